@@ -1,0 +1,32 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { readFile } from 'node:fs/promises'
+import chat, { type ChatOptions } from '../lib/index.ts'
+import auth from './auth.ts'
+import config, { loadConfig, type HostConfig } from './config.ts'
+
+export interface BuildOptions {
+  config?: HostConfig
+  /** false: the host as it was before it adopted chat. */
+  chat?: boolean | ChatOptions
+  logger?: FastifyServerOptions['logger']
+}
+
+const PAGE_TYPES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'chat.js': 'text/javascript; charset=utf-8', 'chat.css': 'text/css; charset=utf-8' }
+
+/** The example "existing app": its config, its auth, its /ask, its page — then the chat plugin, mounted. */
+export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({ logger: opts.logger ?? false })
+  await app.register(config, { config: opts.config ?? loadConfig() })
+  await app.register(auth)
+
+  for (const [file, type] of Object.entries(PAGE_TYPES)) {
+    const body = await readFile(new URL(`./public/${file}`, import.meta.url)).catch(() => undefined)
+    if (body === undefined) continue
+    app.get(file === 'index.html' ? '/' : `/${file}`, async (request, reply) => await reply.type(type).send(body))
+  }
+
+  if (opts.chat !== false) {
+    await app.register(chat, typeof opts.chat === 'object' ? opts.chat : {})
+  }
+  return app
+}

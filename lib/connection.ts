@@ -1,0 +1,278 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { RawData, WebSocket } from 'ws'
+import type { ConversationManager, JoinResult } from './conversations.ts'
+import type { Subscriber } from './delivery.ts'
+import { CHAT_ERR_BAD_FRAME, CHAT_ERR_QUEUE_FULL, toPublicError, type ChatErrorLike } from './errors.ts'
+import { parseClientFrame } from './frames.ts'
+import { newId } from './ids.ts'
+import type { ChatMetrics } from './metrics.ts'
+import type { ResolvedOptions } from './options.ts'
+import type { HumanSocket } from './participants/human.ts'
+import type { ChatUser } from './schemas/entities.ts'
+import type { ClientFrame, JoinFrame, SendFrame } from './schemas/frames.ts'
+
+export const CLOSE_NORMAL = 1000
+export const CLOSE_GOING_AWAY = 1001
+export const CLOSE_POLICY = 1008
+export const CLOSE_HEARTBEAT = 4008
+export const CLOSE_SLOW_CONSUMER = 4029
+
+export interface ConnectionContext {
+  manager: ConversationManager
+  options: ResolvedOptions
+  metrics: ChatMetrics
+  log: FastifyBaseLogger
+  onClose: (conn: ChatConnection) => void
+}
+
+/** One socket's view of one conversation: frames wait while its `joined` reply is being built. */
+class SocketSubscription implements Subscriber {
+  readonly conn: ChatConnection
+  readonly conversationId: string
+  /** Highest message seq this socket has been given; a repeat at or below it is dropped. */
+  seen = 0
+  private held: Array<[string, number | undefined]> | null = []
+
+  constructor (conn: ChatConnection, conversationId: string) {
+    this.conn = conn
+    this.conversationId = conversationId
+  }
+
+  get userId (): string {
+    return this.conn.user.id
+  }
+
+  write (frame: string, seq?: number): void {
+    if (this.held !== null) {
+      this.held.push([frame, seq])
+      return
+    }
+    if (seq !== undefined) {
+      if (seq <= this.seen) return
+      this.seen = seq
+    }
+    this.conn.write(frame)
+  }
+
+  /** Starts live delivery after the history that ended at `seen`. */
+  open (seen: number): void {
+    this.seen = seen
+    const held = this.held ?? []
+    this.held = null
+    for (const [frame, seq] of held) this.write(frame, seq)
+  }
+
+  ended (): void {
+    this.conn.subscriptionEnded(this)
+  }
+}
+
+/**
+ * One WebSocket. Frames are handled one at a time in arrival order, so a socket's sends are acknowledged in
+ * the order it sent them and its limits hold. Everything it starts stops when it closes.
+ */
+export class ChatConnection implements HumanSocket {
+  readonly id = newId()
+  readonly user: ChatUser
+  /** Cleared by the heartbeat, set by a pong. */
+  alive = true
+  readonly openedAt = new Date().toISOString()
+  private readonly socket: WebSocket
+  private readonly ctx: ConnectionContext
+  private readonly queue: string[] = []
+  private busy = false
+  private closed = false
+  private readonly subscriptions = new Map<string, SocketSubscription>()
+
+  constructor (socket: WebSocket, user: ChatUser, ctx: ConnectionContext) {
+    this.socket = socket
+    this.user = user
+    this.ctx = ctx
+    // Listeners go on before anything else can happen on this socket.
+    socket.on('message', (data, isBinary) => { this.receive(data, isBinary) })
+    socket.on('pong', () => { this.alive = true })
+    socket.on('close', () => { this.dispose() })
+    socket.on('error', (err) => { ctx.log.debug({ err, userId: user.id }, 'chat socket error') })
+    const { limits, heartbeatMs } = ctx.options
+    this.write(JSON.stringify({
+      type: 'ready',
+      userId: user.id,
+      connectionId: this.id,
+      heartbeatMs,
+      limits: {
+        maxMessageBytes: limits.maxMessageBytes,
+        maxParticipants: limits.maxParticipants,
+        maxFrameBytes: limits.maxFrameBytes,
+        historyWindow: limits.historyWindow,
+        replayLimit: limits.replayLimit,
+        maxQueuedFrames: limits.maxQueuedFrames
+      }
+    }))
+  }
+
+  get userId (): string {
+    return this.user.id
+  }
+
+  get conversations (): string[] {
+    return [...this.subscriptions.keys()]
+  }
+
+  /** Sends a serialized frame; a socket whose outbound buffer is over the limit is closed as a slow consumer. */
+  write (frame: string): void {
+    if (this.closed || this.socket.readyState !== 1) return
+    if (this.socket.bufferedAmount > this.ctx.options.limits.maxBufferedBytes) {
+      this.close(CLOSE_SLOW_CONSUMER, 'slow consumer')
+      return
+    }
+    this.socket.send(frame)
+  }
+
+  close (code: number, reason: string): void {
+    if (this.socket.readyState >= 2) return
+    this.socket.close(code, reason)
+    // A peer that never answers the close handshake is cut off.
+    setTimeout(() => { this.socket.terminate() }, 2000).unref()
+    this.dispose()
+  }
+
+  ping (): void {
+    if (this.socket.readyState === 1) this.socket.ping()
+  }
+
+  terminate (): void {
+    this.socket.terminate()
+    this.dispose()
+  }
+
+  subscriptionEnded (sub: SocketSubscription): void {
+    if (this.subscriptions.get(sub.conversationId) !== sub) return
+    this.subscriptions.delete(sub.conversationId)
+    this.write(JSON.stringify({ type: 'left', conversationId: sub.conversationId }))
+  }
+
+  private receive (data: RawData, isBinary: boolean): void {
+    if (this.closed) return
+    if (isBinary) {
+      this.fail(new CHAT_ERR_BAD_FRAME('frames must be JSON text'), undefined)
+      return
+    }
+    if (this.queue.length >= this.ctx.options.limits.maxQueuedFrames) {
+      this.fail(new CHAT_ERR_QUEUE_FULL(), undefined)
+      return
+    }
+    this.queue.push(data.toString())
+    if (!this.busy) void this.drain()
+  }
+
+  private async drain (): Promise<void> {
+    this.busy = true
+    while (this.queue.length > 0 && !this.closed) {
+      const text = this.queue.shift() as string
+      let frame: ClientFrame | undefined
+      try {
+        frame = parseClientFrame(text)
+        await this.handle(frame)
+      } catch (err) {
+        this.fail(err as ChatErrorLike & { ref?: string }, frame?.ref)
+      }
+    }
+    this.busy = false
+  }
+
+  private async handle (frame: ClientFrame): Promise<void> {
+    const { manager } = this.ctx
+    switch (frame.type) {
+      case 'join':
+        return await this.join(frame)
+      case 'leave': {
+        const sub = this.subscriptions.get(frame.conversationId)
+        if (sub !== undefined) {
+          this.subscriptions.delete(frame.conversationId)
+          manager.leave(sub, frame.conversationId)
+        }
+        this.reply(frame.ref, { type: 'left', conversationId: frame.conversationId })
+        return
+      }
+      case 'send':
+        return await this.send(frame)
+      case 'typing':
+        return await manager.typing(this.user, frame.conversationId)
+      case 'cancel':
+        return await manager.cancel(this.user, frame.conversationId, frame.messageId)
+      case 'ping':
+        this.reply(frame.ref, { type: 'pong' })
+    }
+  }
+
+  private async join (frame: JoinFrame): Promise<void> {
+    const joined = await this.subscribe(frame.conversationId, frame.since)
+    if (joined === undefined) return
+    const { sub, result } = joined
+    this.reply(frame.ref, { type: 'joined', conversationId: frame.conversationId, ...result })
+    const last = result.messages.length === 0 ? 0 : result.messages[result.messages.length - 1].seq
+    sub.open(Math.max(result.lastSeq, last))
+  }
+
+  /** Subscribes this socket (again) to a conversation; live frames wait until the caller opens it. */
+  private async subscribe (conversationId: string, since: number | undefined): Promise<{ sub: SocketSubscription, result: JoinResult } | undefined> {
+    const { manager } = this.ctx
+    const previous = this.subscriptions.get(conversationId)
+    if (previous !== undefined) {
+      this.subscriptions.delete(conversationId)
+      manager.leave(previous, conversationId)
+    }
+    const sub = new SocketSubscription(this, conversationId)
+    const result = await manager.join(this.user, conversationId, since, sub)
+    if (this.closed) {
+      manager.leave(sub, conversationId)
+      return undefined
+    }
+    this.subscriptions.set(conversationId, sub)
+    return { sub, result }
+  }
+
+  private async send (frame: SendFrame): Promise<void> {
+    const { manager } = this.ctx
+    if (!this.subscriptions.has(frame.conversationId)) {
+      // A socket that sends into a conversation gets its frames, joined or not (from now on, no history).
+      const joined = await this.subscribe(frame.conversationId, Number.MAX_SAFE_INTEGER)
+      if (joined === undefined) return
+      joined.sub.open(joined.result.lastSeq)
+    }
+    await manager.send(this.user, frame, ({ message }) => {
+      this.reply(frame.ref, {
+        type: 'ack',
+        conversationId: frame.conversationId,
+        clientMessageId: frame.clientMessageId,
+        messageId: message.id,
+        seq: message.seq
+      })
+    })
+  }
+
+  private reply (ref: string | undefined, body: Record<string, unknown>): void {
+    this.write(JSON.stringify(ref === undefined ? body : { ...body, ref }))
+  }
+
+  private fail (err: ChatErrorLike & { ref?: string }, ref: string | undefined): void {
+    const pub = toPublicError(err)
+    this.ctx.metrics.errors.inc({ code: pub.code, transport: 'ws' })
+    if (pub.status >= 500) this.ctx.log.error({ err, userId: this.user.id }, 'chat frame failed')
+    else this.ctx.log.info({ code: pub.code, userId: this.user.id, reason: pub.message }, 'chat frame rejected')
+    const frame: Record<string, unknown> = { type: 'error', code: pub.code, status: pub.status, message: pub.message }
+    const r = ref ?? err.ref
+    if (r !== undefined) frame.ref = r
+    if (pub.retryAfterMs !== undefined) frame.retryAfterMs = pub.retryAfterMs
+    this.write(JSON.stringify(frame))
+  }
+
+  private dispose (): void {
+    if (this.closed) return
+    this.closed = true
+    this.queue.length = 0
+    for (const [id, sub] of this.subscriptions) this.ctx.manager.leave(sub, id)
+    this.subscriptions.clear()
+    this.ctx.onClose(this)
+  }
+}

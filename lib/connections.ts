@@ -1,0 +1,98 @@
+import { CLOSE_HEARTBEAT, type ChatConnection } from './connection.ts'
+import type { ChatMetrics } from './metrics.ts'
+import { HumanParticipant } from './participants/human.ts'
+
+export interface ConnectionInfo {
+  id: string
+  userId: string
+  openedAt: string
+  conversations: string[]
+}
+
+/**
+ * Every open socket of this process, grouped by user (HumanParticipant), and the one heartbeat that checks
+ * them all: a socket that did not answer the previous ping is closed with 4008.
+ */
+export class ConnectionRegistry {
+  private readonly humans = new Map<string, HumanParticipant>()
+  private readonly heartbeatMs: number
+  private readonly metrics: ChatMetrics
+  private timer: NodeJS.Timeout | undefined
+  private count = 0
+
+  constructor (opts: { heartbeatMs: number, metrics: ChatMetrics }) {
+    this.heartbeatMs = opts.heartbeatMs
+    this.metrics = opts.metrics
+  }
+
+  get size (): number {
+    return this.count
+  }
+
+  add (conn: ChatConnection): void {
+    let human = this.humans.get(conn.userId)
+    if (human === undefined) {
+      human = new HumanParticipant(conn.userId, conn.user.name)
+      this.humans.set(conn.userId, human)
+    }
+    human.sockets.add(conn)
+    this.count++
+    this.metrics.connections.set(this.count)
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => { this.beat() }, this.heartbeatMs).unref()
+    }
+  }
+
+  remove (conn: ChatConnection): void {
+    const human = this.humans.get(conn.userId)
+    if (human === undefined || !human.sockets.delete(conn)) return
+    if (!human.online) this.humans.delete(conn.userId)
+    this.count--
+    this.metrics.connections.set(this.count)
+    if (this.count === 0) {
+      clearInterval(this.timer)
+      this.timer = undefined
+    }
+  }
+
+  isOnline (userId: string): boolean {
+    return this.humans.get(userId)?.online ?? false
+  }
+
+  /** Closes every socket of a user; returns how many there were. */
+  disconnectUser (userId: string, code: number, reason: string): number {
+    return this.humans.get(userId)?.disconnect(code, reason) ?? 0
+  }
+
+  list (): ConnectionInfo[] {
+    const out: ConnectionInfo[] = []
+    for (const human of this.humans.values()) {
+      for (const socket of human.sockets) {
+        const conn = socket as ChatConnection
+        out.push({ id: conn.id, userId: conn.userId, openedAt: conn.openedAt, conversations: conn.conversations })
+      }
+    }
+    return out
+  }
+
+  /** Closes everything (server shutting down). */
+  closeAll (code: number, reason: string): void {
+    clearInterval(this.timer)
+    this.timer = undefined
+    for (const human of [...this.humans.values()]) human.disconnect(code, reason)
+  }
+
+  private beat (): void {
+    for (const human of this.humans.values()) {
+      for (const socket of [...human.sockets]) {
+        const conn = socket as ChatConnection
+        if (!conn.alive) {
+          conn.close(CLOSE_HEARTBEAT, 'heartbeat timeout')
+          continue
+        }
+        conn.alive = false
+        conn.ping()
+      }
+    }
+  }
+}

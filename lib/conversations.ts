@@ -1,0 +1,358 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { CachedConversation, ConversationCache } from './cache.ts'
+import type { Channels } from './channels.ts'
+import type { Subscriber } from './delivery.ts'
+import {
+  CHAT_ERR_BAD_REQUEST, CHAT_ERR_CONFLICT, CHAT_ERR_FORBIDDEN, CHAT_ERR_NOT_FOUND, CHAT_ERR_PARTICIPANT_LIMIT,
+  CHAT_ERR_RATE_LIMITED, CHAT_ERR_TOO_LARGE, withRetryAfter
+} from './errors.ts'
+import { newId } from './ids.ts'
+import type { ChatMetrics } from './metrics.ts'
+import type { ResolvedOptions } from './options.ts'
+import type { AgentParticipant } from './participants/participant.ts'
+import { createRateLimiter } from './rate-limit.ts'
+import type {
+  ChatUser, Conversation, ConversationRecord, Message, Participant, ParticipantRecord
+} from './schemas/entities.ts'
+import type { AppendResult, ChatStorage, MessageDraft, Page } from './storage/types.ts'
+
+export interface SendInput {
+  conversationId: string
+  clientMessageId: string
+  content: string
+  metadata?: Record<string, unknown>
+}
+
+export interface JoinResult {
+  conversation: Conversation
+  lastSeq: number
+  messages: Message[]
+  recovered: boolean
+}
+
+const SYSTEM_SENDER = { id: 'system', name: 'system', type: 'system' as const }
+
+export type ConversationManager = ReturnType<typeof createConversationManager>
+
+/**
+ * Every rule about conversations, shared by the socket and REST: who may see and do what, limits, and the
+ * order of a message's life — seq assigned and stored by storage, then acknowledged, then delivered.
+ */
+export function createConversationManager (deps: {
+  storage: ChatStorage
+  cache: ConversationCache
+  channels: Channels
+  options: ResolvedOptions
+  metrics: ChatMetrics
+  log: FastifyBaseLogger
+  isOnline: (userId: string) => boolean
+  agents: Map<string, AgentParticipant>
+}) {
+  const { storage, cache, channels, options, metrics, agents } = deps
+  const limits = options.limits
+  const limiter = createRateLimiter(options.rateLimit)
+
+  const isAdmin = (user: ChatUser): boolean => user.roles.includes(options.adminRole)
+
+  function view (entry: CachedConversation): Conversation {
+    const participants: Participant[] = []
+    for (const p of entry.participants.values()) {
+      participants.push({ ...p, online: p.type === 'ai' ? agents.has(p.id) : deps.isOnline(p.id) })
+    }
+    return { ...entry.record, participants }
+  }
+
+  /** The conversation if the user takes part in it; 404 otherwise, so ids cannot be probed. */
+  async function member (user: ChatUser, id: string): Promise<CachedConversation> {
+    const entry = await cache.get(id)
+    if (entry === null || !entry.participants.has(user.id)) throw new CHAT_ERR_NOT_FOUND('Conversation')
+    return entry
+  }
+
+  async function memberOrAdmin (user: ChatUser, id: string): Promise<CachedConversation> {
+    const entry = await cache.get(id)
+    if (entry === null || (!entry.participants.has(user.id) && !isAdmin(user))) {
+      throw new CHAT_ERR_NOT_FOUND('Conversation')
+    }
+    return entry
+  }
+
+  /** Stores a message with the next seq, then hands it to the channel; `onStored` runs in between (ack). */
+  async function append (
+    entry: CachedConversation, draft: MessageDraft, onStored?: (result: AppendResult) => void, extra?: string[]
+  ): Promise<AppendResult> {
+    const ch = channels.open(entry)
+    ch.inflight++
+    let result: AppendResult
+    const end = metrics.storeSeconds.startTimer()
+    try {
+      result = await storage.appendMessage(entry.record.id, draft)
+    } finally {
+      ch.inflight--
+      end()
+    }
+    if (result.created) metrics.messages.inc({ kind: draft.kind })
+    else metrics.duplicates.inc()
+    onStored?.(result)
+    if (result.created) ch.deliver(result.message, extra)
+    channels.release(ch)
+    return result
+  }
+
+  function membershipFrame (conversationId: string, event: 'joined' | 'left', p: ParticipantRecord): string {
+    const participant: Participant = { ...p, online: p.type === 'ai' || deps.isOnline(p.id) }
+    return JSON.stringify({ type: 'participant', conversationId, event, participant })
+  }
+
+  async function appendMembership (entry: CachedConversation, event: 'joined' | 'left', p: ParticipantRecord): Promise<void> {
+    await append(entry, {
+      id: newId(),
+      kind: 'system',
+      sender: SYSTEM_SENDER,
+      content: `${p.name} ${event === 'joined' ? 'joined' : 'left'}`,
+      createdAt: new Date().toISOString(),
+      metadata: { event: `participant.${event}`, participant: { id: p.id, name: p.name, type: p.type } }
+    }, undefined, [membershipFrame(entry.record.id, event, p)])
+  }
+
+  function checkContent (content: string): void {
+    if (content.trim().length === 0) throw new CHAT_ERR_BAD_REQUEST('content must not be empty')
+    const bytes = Buffer.byteLength(content)
+    if (bytes > limits.maxMessageBytes) {
+      throw new CHAT_ERR_TOO_LARGE(`content is ${bytes} bytes, the limit is ${limits.maxMessageBytes}`)
+    }
+  }
+
+  async function audit (actor: ChatUser, action: string, target: string, details?: Record<string, unknown>): Promise<void> {
+    await storage.appendAudit({ id: newId(), at: new Date().toISOString(), actor: actor.id, action, target, details })
+  }
+
+  function endSubscriptions (conversationId: string, userId?: string): void {
+    if (userId === undefined) {
+      for (const sub of channels.end(conversationId)) sub.ended()
+      return
+    }
+    const ch = channels.peek(conversationId)
+    if (ch === undefined) return
+    for (const sub of [...ch.subscribers]) {
+      if (sub.userId === userId) {
+        ch.subscribers.delete(sub)
+        sub.ended()
+      }
+    }
+    channels.release(ch)
+  }
+
+  return {
+    isAdmin,
+    view,
+    member,
+
+    async create (user: ChatUser, body: { title?: string, participants?: string[], ai?: boolean, metadata?: Record<string, unknown> }): Promise<Conversation> {
+      const others = [...new Set(body.participants ?? [])].filter((id) => id !== user.id)
+      let agent: AgentParticipant | undefined
+      if (body.ai === true) {
+        agent = agents.values().next().value
+        if (agent === undefined) throw new CHAT_ERR_BAD_REQUEST('no AI participant is configured')
+      }
+      const count = 1 + others.length + (agent === undefined ? 0 : 1)
+      if (count > limits.maxParticipants) throw new CHAT_ERR_PARTICIPANT_LIMIT(String(limits.maxParticipants))
+      const title = body.title ?? ''
+      if (title.length > limits.maxTitleLength) throw new CHAT_ERR_BAD_REQUEST(`title is longer than ${limits.maxTitleLength}`)
+
+      const now = new Date().toISOString()
+      const record: ConversationRecord = { id: newId(), title, createdBy: user.id, createdAt: now, updatedAt: now, lastSeq: 0 }
+      if (body.metadata !== undefined) record.metadata = body.metadata
+      const participants: ParticipantRecord[] = [
+        { id: user.id, name: user.name, type: 'human', role: 'owner', joinedAt: now },
+        ...others.map((id): ParticipantRecord => ({ id, name: id, type: 'human', role: 'member', joinedAt: now }))
+      ]
+      if (agent !== undefined) participants.push({ id: agent.id, name: agent.name, type: 'ai', role: 'member', joinedAt: now })
+      await storage.createConversation(record, participants)
+      const entry: CachedConversation = { record, participants: new Map(participants.map((p) => [p.id, p])), recent: [] }
+      cache.set(record.id, entry)
+      // The log alone tells who was there: one system message per participant, in order.
+      for (const p of participants) await appendMembership(entry, 'joined', p)
+      return view(entry)
+    },
+
+    async get (user: ChatUser, id: string): Promise<Conversation> {
+      return view(await member(user, id))
+    },
+
+    async list (user: ChatUser | undefined, query: { limit: number, cursor?: string }): Promise<Page<Conversation>> {
+      const page = await storage.listConversations({ userId: user?.id, limit: query.limit, cursor: query.cursor })
+      const items: Conversation[] = []
+      for (const record of page.items) {
+        const entry = await cache.get(record.id)
+        if (entry !== null) items.push(view(entry))
+      }
+      return { items, nextCursor: page.nextCursor }
+    },
+
+    async delete (user: ChatUser, id: string): Promise<void> {
+      const entry = await memberOrAdmin(user, id)
+      if (entry.participants.get(user.id)?.role !== 'owner' && !isAdmin(user)) {
+        throw new CHAT_ERR_FORBIDDEN('only the owner or an admin may delete a conversation')
+      }
+      await storage.deleteConversation(id)
+      cache.delete(id)
+      endSubscriptions(id)
+      await audit(user, 'conversation.delete', id, { title: entry.record.title })
+    },
+
+    async close (user: ChatUser, id: string): Promise<Conversation> {
+      const entry = await cache.get(id)
+      if (entry === null) throw new CHAT_ERR_NOT_FOUND('Conversation')
+      const record = await storage.updateConversation(id, { closedAt: new Date().toISOString() })
+      if (record === null) throw new CHAT_ERR_NOT_FOUND('Conversation')
+      cache.setRecord(record)
+      await audit(user, 'conversation.close', id)
+      return view(entry)
+    },
+
+    async addParticipant (user: ChatUser, id: string, body: { userId: string, name?: string }): Promise<Participant> {
+      const entry = await member(user, id)
+      if (entry.participants.has(body.userId)) throw new CHAT_ERR_CONFLICT('already a participant')
+      const agent = agents.get(body.userId)
+      const p: ParticipantRecord = {
+        id: body.userId,
+        name: agent?.name ?? body.name ?? body.userId,
+        type: agent === undefined ? 'human' : 'ai',
+        role: 'member',
+        joinedAt: new Date().toISOString()
+      }
+      const result = await storage.addParticipant(id, p, limits.maxParticipants)
+      if (result === 'missing') throw new CHAT_ERR_NOT_FOUND('Conversation')
+      if (result === 'exists') throw new CHAT_ERR_CONFLICT('already a participant')
+      if (result === 'full') throw new CHAT_ERR_PARTICIPANT_LIMIT(String(limits.maxParticipants))
+      cache.setParticipant(id, p)
+      await appendMembership(entry, 'joined', p)
+      return { ...p, online: p.type === 'ai' || deps.isOnline(p.id) }
+    },
+
+    async removeParticipant (user: ChatUser, id: string, userId: string): Promise<void> {
+      const entry = await memberOrAdmin(user, id)
+      const target = entry.participants.get(userId)
+      if (target === undefined) throw new CHAT_ERR_NOT_FOUND('Participant')
+      const mayRemove = userId === user.id || entry.participants.get(user.id)?.role === 'owner' || isAdmin(user)
+      if (!mayRemove) throw new CHAT_ERR_FORBIDDEN('only the participant, the owner or an admin may remove a participant')
+      if (!await storage.removeParticipant(id, userId)) throw new CHAT_ERR_NOT_FOUND('Participant')
+      cache.removeParticipant(id, userId)
+      await appendMembership(entry, 'left', target)
+      endSubscriptions(id, userId)
+      if (userId !== user.id) await audit(user, 'participant.remove', id, { userId })
+    },
+
+    /** Stores a human message; `onStored` runs after the store and before delivery (the socket's ack). */
+    async send (user: ChatUser, input: SendInput, onStored?: (result: AppendResult) => void): Promise<AppendResult> {
+      const entry = await member(user, input.conversationId)
+      if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
+      checkContent(input.content)
+      const wait = limiter.take(user.id)
+      if (wait > 0) throw withRetryAfter(new CHAT_ERR_RATE_LIMITED(), wait)
+      const draft: MessageDraft = {
+        id: newId(),
+        kind: 'text',
+        sender: { id: user.id, name: user.name, type: 'human' },
+        content: input.content,
+        clientMessageId: input.clientMessageId,
+        createdAt: new Date().toISOString()
+      }
+      if (input.metadata !== undefined) draft.metadata = input.metadata
+      return await append(entry, draft, onStored)
+    },
+
+    async messages (user: ChatUser, id: string, query: { after?: number, before?: number, limit: number }): Promise<Message[]> {
+      const entry = await member(user, id)
+      const ch = channels.peek(id)
+      // The cache holds what was delivered; while appends are in flight storage may hold more (acked) ones.
+      if (ch === undefined || ch.inflight === 0) {
+        const hi = Math.min(query.before ?? Infinity, entry.record.lastSeq + 1)
+        const lo = query.after ?? Math.max(0, hi - 1 - query.limit)
+        const hit = cache.window(entry, lo, hi)
+        if (hit !== undefined) return hit.slice(0, query.limit)
+      }
+      return await storage.getMessages(id, query)
+    },
+
+    /**
+     * Subscribes `sub` and returns the history it needs: up to the last seq delivered at the moment it
+     * subscribed, so live frames (seq above that) continue it with no gap and no repeat.
+     */
+    async join (user: ChatUser, id: string, since: number | undefined, sub: Subscriber): Promise<JoinResult> {
+      const entry = await member(user, id)
+      const ch = channels.open(entry)
+      const firstOfUser = ![...ch.subscribers].some((s) => s.userId === user.id)
+      ch.subscribers.add(sub)
+      const upto = ch.delivered
+      let after: number
+      let recovered: boolean
+      let limit: number
+      if (since === undefined) {
+        limit = limits.historyWindow
+        after = Math.max(0, upto - limit)
+        recovered = false
+      } else {
+        limit = limits.replayLimit
+        recovered = upto - since <= limit
+        after = recovered ? Math.min(since, upto) : upto - limit
+      }
+      let messages: Message[]
+      try {
+        messages = cache.window(entry, after, upto + 1) ??
+          await storage.getMessages(id, { after, before: upto + 1, limit })
+      } catch (err) {
+        ch.subscribers.delete(sub)
+        channels.release(ch)
+        throw err
+      }
+      if (firstOfUser) {
+        const p = entry.participants.get(user.id)
+        if (p !== undefined) {
+          const participant: Participant = { ...p, online: true }
+          ch.broadcast(JSON.stringify({ type: 'participant', conversationId: id, event: 'online', participant }), user.id)
+        }
+      }
+      return { conversation: view(entry), lastSeq: upto, messages, recovered }
+    },
+
+    /** Unsubscribes; tells the others when the user's last socket there went away. */
+    leave (sub: Subscriber, id: string): void {
+      const ch = channels.peek(id)
+      if (ch === undefined || !ch.subscribers.delete(sub)) return
+      if (![...ch.subscribers].some((s) => s.userId === sub.userId)) {
+        const p = cache.peek(id)?.participants.get(sub.userId)
+        if (p !== undefined) {
+          const participant: Participant = { ...p, online: deps.isOnline(p.id) }
+          ch.broadcast(JSON.stringify({ type: 'participant', conversationId: id, event: 'offline', participant }))
+        }
+      }
+      channels.release(ch)
+    },
+
+    async typing (user: ChatUser, id: string): Promise<void> {
+      await member(user, id)
+      channels.peek(id)?.broadcast(JSON.stringify({ type: 'typing', conversationId: id, participantId: user.id }), user.id)
+    },
+
+    async cancel (user: ChatUser, id: string, messageId: string): Promise<void> {
+      const entry = await member(user, id)
+      for (const p of entry.participants.values()) {
+        if (p.type === 'ai' && agents.get(p.id)?.cancel(id, messageId) === true) return
+      }
+      throw new CHAT_ERR_NOT_FOUND('Running answer')
+    },
+
+    /** Stores a message of an agent (AI) in order, like any other. */
+    async post (conversationId: string, draft: MessageDraft): Promise<Message> {
+      const entry = await cache.get(conversationId)
+      if (entry === null) throw new CHAT_ERR_NOT_FOUND('Conversation')
+      return (await append(entry, draft)).message
+    },
+
+    async audit (user: ChatUser, action: string, target: string, details?: Record<string, unknown>): Promise<void> {
+      await audit(user, action, target, details)
+    }
+  }
+}

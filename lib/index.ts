@@ -1,0 +1,97 @@
+import websocket from '@fastify/websocket'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { STATUS_CODES } from 'node:http'
+import adminRoutes from '../routes/admin.ts'
+import conversationRoutes from '../routes/conversations.ts'
+import healthRoutes from '../routes/health.ts'
+import messageRoutes from '../routes/messages.ts'
+import participantRoutes from '../routes/participants.ts'
+import wsRoutes from '../routes/ws.ts'
+import { CLOSE_GOING_AWAY } from './connection.ts'
+import { CHAT_ERR_INVALID_OPTS, CHAT_ERR_MISSING_DECORATOR, toPublicError } from './errors.ts'
+import { resolveOptions, type ChatPluginOptions } from './options.ts'
+import type { AgentParticipant } from './participants/participant.ts'
+import { createChatServices, type ChatServices } from './services.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The chat's services, for a host that wants to act programmatically (post, list, disconnect...). */
+    chat: ChatServices
+  }
+}
+
+export interface ChatOptions extends ChatPluginOptions {
+  /** AI participants (see NLWebParticipant); the first one joins conversations created with `ai: true`. */
+  agents?: AgentParticipant[]
+}
+
+function hostConfig (fastify: FastifyInstance, name: string): unknown {
+  if (!fastify.hasDecorator(name)) return undefined
+  const config = fastify.getDecorator<unknown>(name)
+  return typeof config === 'object' && config !== null ? (config as Record<string, unknown>).chat : undefined
+}
+
+function hostAuth (fastify: FastifyInstance, name: string): onRequestHookHandler {
+  if (!fastify.hasDecorator(name)) {
+    throw new CHAT_ERR_MISSING_DECORATOR(name, 'the host\'s auth hook; name it with the "auth" option')
+  }
+  const hook = fastify.getDecorator<unknown>(name)
+  if (typeof hook !== 'function') throw new CHAT_ERR_INVALID_OPTS(`"auth": the host decorator "${name}" is not a function`)
+  return hook as onRequestHookHandler
+}
+
+/** Every error on a chat route is rendered as { statusCode, code, error, message }, with the protocol's codes. */
+function errorHandler (err: FastifyError & { retryAfterMs?: number }, request: FastifyRequest, reply: FastifyReply): void {
+  const pub = toPublicError(err.validation !== undefined ? { ...err, code: 'FST_ERR_VALIDATION', statusCode: 400, message: err.message } : err)
+  if (pub.status >= 500) request.log.error({ err }, 'chat request failed')
+  else request.log.info({ code: pub.code, reason: pub.message }, 'chat request rejected')
+  if (pub.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(pub.retryAfterMs / 1000))
+  void reply.code(pub.status).send({ statusCode: pub.status, code: pub.code, error: STATUS_CODES[pub.status] ?? 'Error', message: pub.message })
+}
+
+async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void> {
+  const { agents = [], ...rest } = opts
+  const options = resolveOptions(rest, hostConfig(fastify, rest.config ?? 'config'))
+  const authenticate = hostAuth(fastify, options.auth)
+  const services = await createChatServices(options, fastify.log, agents)
+  fastify.decorate('chat', services)
+
+  if (!fastify.hasDecorator('websocketServer')) {
+    await fastify.register(websocket, { options: { maxPayload: options.limits.maxFrameBytes } })
+  }
+
+  await fastify.register(async function chatRoutes (instance) {
+    instance.setErrorHandler(errorHandler)
+    if (options.publicHealth) await instance.register(healthRoutes, { services })
+    await instance.register(async function authenticated (scope) {
+      scope.addHook('onRequest', authenticate)
+      scope.addHook('onRequest', services.auth.requireUser)
+      if (!options.publicHealth) await scope.register(healthRoutes, { services })
+      await scope.register(wsRoutes, { services })
+      await scope.register(conversationRoutes, { services })
+      await scope.register(messageRoutes, { services })
+      await scope.register(participantRoutes, { services })
+      await scope.register(adminRoutes, { services, prefix: '/admin' })
+    })
+  }, { prefix: options.prefix })
+
+  fastify.addHook('preClose', async () => {
+    services.connections.closeAll(CLOSE_GOING_AWAY, 'server shutting down')
+  })
+  fastify.addHook('onClose', async () => {
+    await services.close()
+  })
+}
+
+export const fastifyNlwebChat = fp(chat, { name: 'fastify-nlweb-chat', fastify: '5.x' })
+export default fastifyNlwebChat
+
+export { resolveOptions, ChatOptionsSchema } from './options.ts'
+export type { ChatPluginOptions, ResolvedOptions } from './options.ts'
+export * from './errors.ts'
+export type { ChatServices } from './services.ts'
+export type { ChatStorage } from './storage/types.ts'
+export { createMemoryStorage } from './storage/memory.ts'
+export type { AgentApi, AgentParticipant } from './participants/participant.ts'
+export type * from './schemas/entities.ts'

@@ -1,0 +1,137 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import type { FastifyRequest } from 'fastify'
+import { CHAT_ERR_INVALID_OPTS } from './errors.ts'
+import type { ChatUser } from './schemas/entities.ts'
+import type { ChatStorage } from './storage/types.ts'
+
+const Limits = Type.Object({
+  maxMessageBytes: Type.Integer({ minimum: 1, default: 16 * 1024, description: 'UTF-8 bytes of one message content' }),
+  maxFrameBytes: Type.Integer({ minimum: 1024, default: 1024 * 1024, description: 'Largest socket frame; larger ones close with 1009' }),
+  maxParticipants: Type.Integer({ minimum: 2, default: 100 }),
+  historyWindow: Type.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'Messages `join` returns without `since`' }),
+  replayLimit: Type.Integer({ minimum: 1, maximum: 10000, default: 500, description: 'Most messages `join` with `since` replays' }),
+  maxQueuedFrames: Type.Integer({ minimum: 1, default: 1024, description: 'Frames one socket may have waiting before QUEUE_FULL' }),
+  maxBufferedBytes: Type.Integer({ minimum: 1024, default: 8 * 1024 * 1024, description: 'Outbound bytes before a slow socket is closed with 4029' }),
+  maxTitleLength: Type.Integer({ minimum: 1, default: 200 })
+}, { additionalProperties: false, default: {} })
+
+const RateLimit = Type.Object({
+  max: Type.Integer({ minimum: 0, default: 300, description: 'Messages one user may send per window; 0 turns it off' }),
+  windowMs: Type.Integer({ minimum: 1, default: 10_000 })
+}, { additionalProperties: false, default: {} })
+
+const Cache = Type.Object({
+  max: Type.Integer({ minimum: 1, default: 1000, description: 'Active conversations kept in memory' }),
+  messages: Type.Integer({ minimum: 1, default: 200, description: 'Recent messages kept per cached conversation' })
+}, { additionalProperties: false, default: {} })
+
+const UserMapping = Type.Object({
+  property: Type.String({ minLength: 1, default: 'user', description: 'Request property the host auth hook sets' }),
+  id: Type.String({ minLength: 1, default: 'id' }),
+  name: Type.String({ minLength: 1, default: 'name' }),
+  roles: Type.String({ minLength: 1, default: 'roles' })
+}, { additionalProperties: false, default: {} })
+
+const StorageConfig = Type.Union([
+  Type.Literal('memory'),
+  Type.Object({ type: Type.Literal('memory') }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('sqlite'), filename: Type.String({ minLength: 1 }) }, { additionalProperties: false })
+], { default: 'memory' })
+
+/** The options as data: what can come from a config file or the host's config decorator. */
+export const ChatOptionsSchema = Type.Object({
+  prefix: Type.String({ pattern: '^/', default: '/chat' }),
+  auth: Type.String({ minLength: 1, default: 'authenticate', description: 'Host decorator holding its auth hook' }),
+  config: Type.String({ minLength: 1, default: 'config', description: 'Host decorator holding its config; its `chat` key gives defaults' }),
+  storage: StorageConfig,
+  user: UserMapping,
+  adminRole: Type.String({ minLength: 1, default: 'admin' }),
+  heartbeatMs: Type.Integer({ minimum: 100, default: 30_000 }),
+  limits: Limits,
+  rateLimit: RateLimit,
+  cache: Cache,
+  publicHealth: Type.Boolean({ default: true, description: '/health and /metrics without auth' })
+})
+
+export type ChatOptionsData = Static<typeof ChatOptionsSchema>
+
+/** What a host passes to `app.register(chat, opts)`: the data options plus code. */
+export interface ChatPluginOptions extends Partial<Omit<ChatOptionsData, 'storage' | 'limits' | 'rateLimit' | 'cache' | 'user'>> {
+  storage?: ChatOptionsData['storage'] | ChatStorage
+  limits?: Partial<ChatOptionsData['limits']>
+  rateLimit?: Partial<ChatOptionsData['rateLimit']>
+  cache?: Partial<ChatOptionsData['cache']>
+  user?: Partial<ChatOptionsData['user']>
+  /** Maps a request to the chat user instead of `user.*` property names; return null for "nobody". */
+  identify?: (request: FastifyRequest) => ChatUser | null
+}
+
+export interface ResolvedOptions extends Omit<ChatOptionsData, 'storage'> {
+  storage: ChatOptionsData['storage'] | ChatStorage
+  identify?: (request: FastifyRequest) => ChatUser | null
+}
+
+const FASTIFY_KEYS = new Set(['logLevel', 'logSerializers'])
+const CODE_KEYS = ['identify'] as const
+
+function isStorage (value: unknown): value is ChatStorage {
+  return typeof value === 'object' && value !== null && typeof (value as ChatStorage).appendMessage === 'function'
+}
+
+function isPlainObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype
+}
+
+/** Explicit options win over the host config, key by key (one level deep for the option groups). */
+function merge (base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base }
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue
+    out[key] = isPlainObject(value) && isPlainObject(out[key]) ? { ...out[key] as object, ...value } : value
+  }
+  return out
+}
+
+/**
+ * Validates and completes the options. `fromConfig` is the host config's `chat` object, if any.
+ * Throws CHAT_ERR_INVALID_OPTS naming the first bad option.
+ */
+export function resolveOptions (explicit: ChatPluginOptions, fromConfig: unknown): ResolvedOptions {
+  if (fromConfig !== undefined && !isPlainObject(fromConfig)) {
+    throw new CHAT_ERR_INVALID_OPTS('the host config\'s "chat" entry must be an object')
+  }
+  const input = merge(fromConfig ?? {}, explicit as Record<string, unknown>)
+  for (const key of FASTIFY_KEYS) delete input[key]
+
+  const code: Partial<Record<(typeof CODE_KEYS)[number], unknown>> = {}
+  for (const key of CODE_KEYS) {
+    if (input[key] !== undefined && typeof input[key] !== 'function') {
+      throw new CHAT_ERR_INVALID_OPTS(`"${key}" must be a function`)
+    }
+    code[key] = input[key]
+    delete input[key]
+  }
+  const storage = input.storage
+  if (isStorage(storage)) delete input.storage
+
+  const known = new Set(Object.keys(ChatOptionsSchema.properties))
+  for (const key of Object.keys(input)) {
+    if (!known.has(key)) throw new CHAT_ERR_INVALID_OPTS(`unknown option "${key}"`)
+  }
+
+  const data = Value.Default(ChatOptionsSchema, Value.Clone(input))
+  const error = Value.Errors(ChatOptionsSchema, data).First()
+  if (error !== undefined) {
+    const name = error.path.replace(/^\//, '').replaceAll('/', '.') || 'options'
+    throw new CHAT_ERR_INVALID_OPTS(`"${name}" ${error.message.toLowerCase()} (got ${JSON.stringify(error.value)})`)
+  }
+  const resolved = data as ResolvedOptions
+  if (resolved.prefix.length > 1 && resolved.prefix.endsWith('/')) resolved.prefix = resolved.prefix.slice(0, -1)
+  if (resolved.limits.maxMessageBytes > resolved.limits.maxFrameBytes) {
+    throw new CHAT_ERR_INVALID_OPTS('"limits.maxMessageBytes" must not exceed "limits.maxFrameBytes"')
+  }
+  if (isStorage(storage)) resolved.storage = storage
+  if (code.identify !== undefined) resolved.identify = code.identify as ResolvedOptions['identify']
+  return resolved
+}

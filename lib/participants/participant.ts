@@ -1,0 +1,34 @@
+import type { Message, ParticipantRecord } from '../schemas/entities.ts'
+import type { MessageDraft, MessagePatch } from '../storage/types.ts'
+
+/**
+ * A participant that acts by itself (the AI). Humans act through their sockets (HumanParticipant); agents
+ * are told of every message delivered in the conversations they belong to, and answer through AgentApi.
+ * The manager knows nothing more of them than this.
+ */
+export interface AgentParticipant {
+  readonly id: string
+  readonly name: string
+  /** Called once when the plugin starts, with the calls an agent may make. */
+  attach (api: AgentApi): void
+  /** A message was delivered in a conversation it belongs to (its own messages included). */
+  onMessage (conversationId: string, message: Message): void
+  /** A participant asks to stop a running answer. True when there was one to stop. */
+  cancel (conversationId: string, messageId: string): boolean
+  /** Stops everything running (plugin closing). */
+  close (): Promise<void>
+}
+
+/** What an agent may do in a conversation. Every message it posts gets its seq from storage like any other. */
+export interface AgentApi {
+  /** Participants of the conversation, from the cache. */
+  participants (conversationId: string): Promise<ParticipantRecord[]>
+  /** The newest messages (ascending), from the cache when it has them. */
+  recentMessages (conversationId: string, limit: number): Promise<Message[]>
+  /** Stores a message and delivers it in order (an AI message with status 'streaming' goes out as stream.start). */
+  post (conversationId: string, draft: Omit<MessageDraft, 'id' | 'createdAt'>): Promise<Message>
+  /** Sends a frame outside the sequence to every socket in the conversation (stream.chunk). */
+  broadcast (conversationId: string, frame: string): void
+  /** Rewrites a posted message, then sends `stream.end` with the stored result. */
+  finish (conversationId: string, messageId: string, patch: MessagePatch): Promise<Message | null>
+}

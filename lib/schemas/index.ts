@@ -1,0 +1,3 @@
+export * from './entities.ts'
+export * from './frames.ts'
+export * from './rest.ts'

@@ -1,0 +1,113 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { createAuth, type ChatAuth } from './auth.ts'
+import { createConversationCache, type ConversationCache } from './cache.ts'
+import { createChannels, type Channels } from './channels.ts'
+import { ChatConnection } from './connection.ts'
+import { ConnectionRegistry } from './connections.ts'
+import { createConversationManager, type ConversationManager } from './conversations.ts'
+import { newId } from './ids.ts'
+import { createMetrics, type ChatMetrics } from './metrics.ts'
+import type { ResolvedOptions } from './options.ts'
+import type { AgentApi, AgentParticipant } from './participants/participant.ts'
+import type { ChatUser } from './schemas/entities.ts'
+import { createStorage } from './storage/index.ts'
+import type { ChatStorage } from './storage/types.ts'
+import type { WebSocket } from 'ws'
+
+/** Everything the routes use; built once per plugin registration. */
+export interface ChatServices {
+  options: ResolvedOptions
+  storage: ChatStorage
+  cache: ConversationCache
+  channels: Channels
+  connections: ConnectionRegistry
+  manager: ConversationManager
+  metrics: ChatMetrics
+  auth: ChatAuth
+  agents: Map<string, AgentParticipant>
+  /** Wraps a new socket of an authenticated user. */
+  connect (socket: WebSocket, user: ChatUser): ChatConnection
+  close (): Promise<void>
+}
+
+export async function createChatServices (options: ResolvedOptions, log: FastifyBaseLogger, agentList: AgentParticipant[] = []): Promise<ChatServices> {
+  const storage = await createStorage(options.storage)
+  await storage.init()
+  const agents = new Map(agentList.map((a) => [a.id, a]))
+  const cache = createConversationCache(storage, options.cache)
+  const channels = createChannels({
+    storage,
+    cache,
+    log,
+    onDeliver (message) {
+      // Agents hear every message of the conversations they are in.
+      if (agents.size === 0) return
+      const entry = cache.peek(message.conversationId)
+      if (entry === undefined) return
+      for (const p of entry.participants.values()) {
+        if (p.type === 'ai') agents.get(p.id)?.onMessage(message.conversationId, message)
+      }
+    }
+  })
+  const metrics = createMetrics({ conversations: () => cache.size, channels: () => channels.size })
+  const connections = new ConnectionRegistry({ heartbeatMs: options.heartbeatMs, metrics })
+  const manager = createConversationManager({
+    storage, cache, channels, options, metrics, log, agents, isOnline: (id) => connections.isOnline(id)
+  })
+
+  const api: AgentApi = {
+    async participants (conversationId) {
+      const entry = await cache.get(conversationId)
+      return entry === null ? [] : [...entry.participants.values()]
+    },
+    async recentMessages (conversationId, limit) {
+      const entry = await cache.get(conversationId)
+      if (entry === null) return []
+      const hi = entry.record.lastSeq + 1
+      return cache.window(entry, Math.max(0, hi - 1 - limit), hi) ??
+        await storage.getMessages(conversationId, { limit })
+    },
+    async post (conversationId, draft) {
+      return await manager.post(conversationId, { ...draft, id: newId(), createdAt: new Date().toISOString() })
+    },
+    broadcast (conversationId, frame) {
+      channels.peek(conversationId)?.broadcast(frame)
+    },
+    async finish (conversationId, messageId, patch) {
+      const message = await storage.updateMessage(conversationId, messageId, patch)
+      if (message === null) return null
+      cache.putMessage(message)
+      channels.peek(conversationId)?.broadcast(JSON.stringify({ type: 'stream.end', conversationId, message }))
+      return message
+    }
+  }
+  for (const agent of agents.values()) agent.attach(api)
+
+  return {
+    options,
+    storage,
+    cache,
+    channels,
+    connections,
+    manager,
+    metrics,
+    auth: createAuth(options),
+    agents,
+    connect (socket, user) {
+      const conn = new ChatConnection(socket, user, {
+        manager,
+        options,
+        metrics,
+        log,
+        onClose: (c) => { connections.remove(c) }
+      })
+      connections.add(conn)
+      return conn
+    },
+    async close () {
+      await Promise.all([...agents.values()].map(async (a) => { await a.close() }))
+      channels.close()
+      await storage.close()
+    }
+  }
+}

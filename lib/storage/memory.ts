@@ -1,0 +1,161 @@
+import { CHAT_ERR_NOT_FOUND } from '../errors.ts'
+import type { ConversationRecord, Message, ParticipantRecord } from '../schemas/entities.ts'
+import type {
+  AddParticipantResult, AppendResult, AuditEntry, ChatStorage, ConversationPatch, ListConversationsQuery,
+  MessageDraft, MessagePatch, MessageRange, Page
+} from './types.ts'
+
+interface StoredConversation {
+  record: ConversationRecord
+  participants: Map<string, ParticipantRecord>
+  messages: Message[] // index i holds seq i + 1
+  byClientId: Map<string, Message>
+}
+
+/** A deep copy without the top-level keys set to undefined: they mean "absent" (in a record) or "unchanged" (in a patch). */
+function copy<T extends object> (value: T): T {
+  const out = structuredClone(value)
+  for (const key of Object.keys(out) as Array<keyof T>) if (out[key] === undefined) delete out[key]
+  return out
+}
+
+/**
+ * Keeps everything in this process. Appends are synchronous inside one call, which is what makes seq atomic
+ * here; it is for tests, development and single-process hosts that accept losing history on restart.
+ */
+export function createMemoryStorage (): ChatStorage {
+  const conversations = new Map<string, StoredConversation>()
+  const audit: AuditEntry[] = []
+
+  function must (id: string): StoredConversation {
+    const c = conversations.get(id)
+    if (c === undefined) throw new CHAT_ERR_NOT_FOUND('Conversation')
+    return c
+  }
+
+  return {
+    name: 'memory',
+    async init () {},
+    async close () {},
+    async ping () {},
+
+    async createConversation (record, participants) {
+      conversations.set(record.id, {
+        record: copy(record),
+        participants: new Map(participants.map((p) => [p.id, { ...p }])),
+        messages: [],
+        byClientId: new Map()
+      })
+    },
+
+    async getConversation (id) {
+      const c = conversations.get(id)
+      return c === undefined ? null : structuredClone(c.record)
+    },
+
+    async updateConversation (id, patch: ConversationPatch) {
+      const c = conversations.get(id)
+      if (c === undefined) return null
+      Object.assign(c.record, copy(patch), { updatedAt: new Date().toISOString() })
+      return structuredClone(c.record)
+    },
+
+    async deleteConversation (id) {
+      return conversations.delete(id)
+    },
+
+    async listConversations ({ userId, limit, cursor }: ListConversationsQuery): Promise<Page<ConversationRecord>> {
+      const items: ConversationRecord[] = []
+      const ids = [...conversations.keys()].sort().reverse()
+      for (const id of ids) {
+        if (cursor !== undefined && id >= cursor) continue
+        const c = conversations.get(id) as StoredConversation
+        if (userId !== undefined && !c.participants.has(userId)) continue
+        if (items.length === limit) return { items, nextCursor: items[items.length - 1].id }
+        items.push(structuredClone(c.record))
+      }
+      return { items, nextCursor: null }
+    },
+
+    async countConversations () {
+      return conversations.size
+    },
+
+    async getParticipants (conversationId) {
+      const c = conversations.get(conversationId)
+      return c === undefined ? [] : [...c.participants.values()].map((p) => ({ ...p }))
+    },
+
+    async addParticipant (conversationId, participant, max): Promise<AddParticipantResult> {
+      const c = conversations.get(conversationId)
+      if (c === undefined) return 'missing'
+      if (c.participants.has(participant.id)) return 'exists'
+      if (c.participants.size >= max) return 'full'
+      c.participants.set(participant.id, { ...participant })
+      return 'added'
+    },
+
+    async removeParticipant (conversationId, userId) {
+      return conversations.get(conversationId)?.participants.delete(userId) ?? false
+    },
+
+    async appendMessage (conversationId, draft: MessageDraft): Promise<AppendResult> {
+      const c = must(conversationId)
+      const key = draft.clientMessageId === undefined ? undefined : `${draft.sender.id}\u0000${draft.clientMessageId}`
+      if (key !== undefined) {
+        const first = c.byClientId.get(key)
+        if (first !== undefined) return { message: structuredClone(first), created: false }
+      }
+      const seq = c.record.lastSeq + 1
+      const message: Message = { ...copy(draft), conversationId, seq }
+      c.messages.push(message)
+      if (key !== undefined) c.byClientId.set(key, message)
+      c.record.lastSeq = seq
+      c.record.updatedAt = draft.createdAt
+      return { message: structuredClone(message), created: true }
+    },
+
+    async updateMessage (conversationId, messageId, patch: MessagePatch) {
+      const c = conversations.get(conversationId)
+      if (c === undefined) return null
+      // Updates concern recent messages (AI answers): search from the end.
+      for (let i = c.messages.length - 1; i >= 0; i--) {
+        if (c.messages[i].id === messageId) {
+          Object.assign(c.messages[i], copy(patch))
+          return structuredClone(c.messages[i])
+        }
+      }
+      return null
+    },
+
+    async getMessages (conversationId, { after, before, limit }: MessageRange) {
+      const c = conversations.get(conversationId)
+      if (c === undefined) return []
+      const lo = Math.max(after ?? 0, 0) // seq > lo
+      const hi = Math.min(before ?? Infinity, c.messages.length + 1) // seq < hi
+      if (hi - lo - 1 <= 0) return []
+      // with `after`, the first `limit` from lo; with only `before` (or nothing), the newest `limit` below hi
+      const start = after !== undefined ? lo : Math.max(lo, hi - 1 - limit)
+      const end = Math.min(hi - 1, start + limit)
+      return structuredClone(c.messages.slice(start, end))
+    },
+
+    async findMessageByClientId (conversationId, senderId, clientMessageId) {
+      const m = conversations.get(conversationId)?.byClientId.get(`${senderId}\u0000${clientMessageId}`)
+      return m === undefined ? null : structuredClone(m)
+    },
+
+    async appendAudit (entry) {
+      audit.push(copy(entry))
+    },
+
+    async listAudit ({ limit, before }) {
+      const out: AuditEntry[] = []
+      for (let i = audit.length - 1; i >= 0 && out.length < limit; i--) {
+        if (before !== undefined && audit[i].id >= before) continue
+        out.push(structuredClone(audit[i]))
+      }
+      return out
+    }
+  }
+}

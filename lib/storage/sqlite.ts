@@ -1,0 +1,314 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { CHAT_ERR_NOT_FOUND } from '../errors.ts'
+import type { ConversationRecord, Message, ParticipantRecord } from '../schemas/entities.ts'
+import type { AddParticipantResult, AppendResult, AuditEntry, ChatStorage, MessageDraft } from './types.ts'
+
+export interface SqliteStorageOptions {
+  /** Path of the database file (its directory is created if missing), or ':memory:'. */
+  filename: string
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS conversations (
+  id TEXT PRIMARY KEY, title TEXT NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL, last_seq INTEGER NOT NULL, metadata TEXT, closed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS participants (
+  conversation_id TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, role TEXT NOT NULL,
+  joined_at TEXT NOT NULL, PRIMARY KEY (conversation_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS participants_by_user ON participants (user_id, conversation_id);
+CREATE TABLE IF NOT EXISTS messages (
+  conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, sender_id TEXT NOT NULL,
+  sender TEXT NOT NULL, content TEXT NOT NULL, parts TEXT, status TEXT, reply_to INTEGER, client_message_id TEXT,
+  created_at TEXT NOT NULL, metadata TEXT, PRIMARY KEY (conversation_id, seq)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_id
+  ON messages (conversation_id, sender_id, client_message_id) WHERE client_message_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_by_id ON messages (conversation_id, id);
+CREATE TABLE IF NOT EXISTS audit (
+  id TEXT PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT, details TEXT
+);
+`
+
+interface ConversationRow {
+  id: string, title: string, created_by: string, created_at: string, updated_at: string, last_seq: number
+  metadata: string | null, closed_at: string | null
+}
+interface ParticipantRow {
+  user_id: string, name: string, type: ParticipantRecord['type'], role: ParticipantRecord['role'], joined_at: string
+}
+interface MessageRow {
+  conversation_id: string, seq: number, id: string, kind: Message['kind'], sender_id: string, sender: string
+  content: string, parts: string | null, status: Message['status'] | null, reply_to: number | null
+  client_message_id: string | null, created_at: string, metadata: string | null
+}
+interface AuditRow {
+  id: string, at: string, actor: string, action: string, target: string | null, details: string | null
+}
+
+type Statement<R = unknown> = Database.Statement<unknown[], R>
+
+/** JSON columns: undefined (absent, or unchanged in a patch) is stored as NULL. */
+const json = (value: unknown): string | null => value === undefined ? null : JSON.stringify(value)
+const orNull = <T> (value: T | undefined): T | null => value === undefined ? null : value
+
+/** Sets `key` on `target` unless the column is NULL, so an absent optional field is absent as a key too. */
+function optional<T extends object, K extends keyof T> (target: T, key: K, value: T[K] | null): void {
+  if (value !== null) target[key] = value
+}
+
+function toConversation (row: ConversationRow): ConversationRecord {
+  const c: ConversationRecord = {
+    id: row.id,
+    title: row.title,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastSeq: row.last_seq
+  }
+  optional(c, 'metadata', row.metadata === null ? null : JSON.parse(row.metadata))
+  optional(c, 'closedAt', row.closed_at)
+  return c
+}
+
+function toParticipant (row: ParticipantRow): ParticipantRecord {
+  return { id: row.user_id, name: row.name, type: row.type, role: row.role, joinedAt: row.joined_at }
+}
+
+function toMessage (row: MessageRow): Message {
+  const m: Message = {
+    id: row.id,
+    conversationId: row.conversation_id,
+    seq: row.seq,
+    kind: row.kind,
+    sender: JSON.parse(row.sender),
+    content: row.content,
+    createdAt: row.created_at
+  }
+  optional(m, 'parts', row.parts === null ? null : JSON.parse(row.parts))
+  optional(m, 'status', row.status)
+  optional(m, 'replyTo', row.reply_to)
+  optional(m, 'clientMessageId', row.client_message_id)
+  optional(m, 'metadata', row.metadata === null ? null : JSON.parse(row.metadata))
+  return m
+}
+
+function toAudit (row: AuditRow): AuditEntry {
+  const e: AuditEntry = { id: row.id, at: row.at, actor: row.actor, action: row.action }
+  optional(e, 'target', row.target)
+  optional(e, 'details', row.details === null ? null : JSON.parse(row.details))
+  return e
+}
+
+/** Every statement, prepared once per connection. */
+function prepare (db: Database.Database) {
+  const s = <R = unknown> (sql: string): Statement<R> => db.prepare<unknown[], R>(sql)
+  return {
+    ping: s('SELECT 1'),
+    insertConversation: s(`INSERT INTO conversations (id, title, created_by, created_at, updated_at, last_seq, metadata, closed_at)
+      VALUES (@id, @title, @createdBy, @createdAt, @updatedAt, @lastSeq, @metadata, @closedAt)`),
+    getConversation: s<ConversationRow>('SELECT * FROM conversations WHERE id = ?'),
+    updateConversation: s<ConversationRow>(`UPDATE conversations SET title = COALESCE(@title, title),
+      metadata = COALESCE(@metadata, metadata), closed_at = COALESCE(@closedAt, closed_at), updated_at = @updatedAt
+      WHERE id = @id RETURNING *`),
+    deleteConversation: s('DELETE FROM conversations WHERE id = ?'),
+    deleteParticipants: s('DELETE FROM participants WHERE conversation_id = ?'),
+    deleteMessages: s('DELETE FROM messages WHERE conversation_id = ?'),
+    listConversations: s<ConversationRow>(`SELECT * FROM conversations WHERE (@cursor IS NULL OR id < @cursor)
+      ORDER BY id DESC LIMIT @limit`),
+    listUserConversations: s<ConversationRow>(`SELECT c.* FROM participants p JOIN conversations c ON c.id = p.conversation_id
+      WHERE p.user_id = @userId AND (@cursor IS NULL OR p.conversation_id < @cursor)
+      ORDER BY p.conversation_id DESC LIMIT @limit`),
+    countConversations: s<number>('SELECT COUNT(*) FROM conversations').pluck(),
+    getParticipants: s<ParticipantRow>('SELECT * FROM participants WHERE conversation_id = ? ORDER BY rowid'),
+    hasParticipant: s<number>('SELECT 1 FROM participants WHERE conversation_id = ? AND user_id = ?').pluck(),
+    countParticipants: s<number>('SELECT COUNT(*) FROM participants WHERE conversation_id = ?').pluck(),
+    insertParticipant: s(`INSERT INTO participants (conversation_id, user_id, name, type, role, joined_at)
+      VALUES (@conversationId, @id, @name, @type, @role, @joinedAt)`),
+    removeParticipant: s('DELETE FROM participants WHERE conversation_id = ? AND user_id = ?'),
+    nextSeq: s<number>(`UPDATE conversations SET last_seq = last_seq + 1, updated_at = ? WHERE id = ?
+      RETURNING last_seq`).pluck(),
+    insertMessage: s(`INSERT INTO messages (conversation_id, seq, id, kind, sender_id, sender, content, parts, status,
+      reply_to, client_message_id, created_at, metadata) VALUES (@conversation_id, @seq, @id, @kind, @sender_id,
+      @sender, @content, @parts, @status, @reply_to, @client_message_id, @created_at, @metadata)`),
+    updateMessage: s<MessageRow>(`UPDATE messages SET content = COALESCE(@content, content),
+      parts = COALESCE(@parts, parts), status = COALESCE(@status, status), metadata = COALESCE(@metadata, metadata)
+      WHERE conversation_id = @conversationId AND id = @id RETURNING *`),
+    messagesAfter: s<MessageRow>(`SELECT * FROM messages WHERE conversation_id = @conversationId AND seq > @after
+      AND (@before IS NULL OR seq < @before) ORDER BY seq LIMIT @limit`),
+    newestMessages: s<MessageRow>(`SELECT * FROM (SELECT * FROM messages WHERE conversation_id = @conversationId
+      AND (@before IS NULL OR seq < @before) ORDER BY seq DESC LIMIT @limit) ORDER BY seq`),
+    findByClientId: s<MessageRow>(`SELECT * FROM messages
+      WHERE conversation_id = ? AND sender_id = ? AND client_message_id = ?`),
+    insertAudit: s('INSERT INTO audit (id, at, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?)'),
+    listAudit: s<AuditRow>('SELECT * FROM audit WHERE (@before IS NULL OR id < @before) ORDER BY id DESC LIMIT @limit')
+  }
+}
+
+
+/** Opens the file, creates the tables and prepares every statement and transaction once. */
+function connect (filename: string) {
+  if (filename !== ':memory:' && filename !== '') mkdirSync(dirname(filename), { recursive: true })
+  const db = new Database(filename)
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.exec(SCHEMA)
+  const q = prepare(db)
+
+  // Transactions are IMMEDIATE where they read before writing: the write lock is taken first, so another
+  // connection cannot slip in between the read and the write (and no SQLITE_BUSY_SNAPSHOT midway).
+  const create = db.transaction((record: ConversationRecord, participants: ParticipantRecord[]) => {
+    q.insertConversation.run({ ...record, metadata: json(record.metadata), closedAt: orNull(record.closedAt) })
+    for (const p of participants) q.insertParticipant.run({ ...p, conversationId: record.id })
+  })
+  const remove = db.transaction((id: string) => {
+    q.deleteMessages.run(id)
+    q.deleteParticipants.run(id)
+    return q.deleteConversation.run(id).changes > 0
+  })
+  const addParticipant = db.transaction((conversationId: string, p: ParticipantRecord, max: number): AddParticipantResult => {
+    if (q.getConversation.get(conversationId) === undefined) return 'missing'
+    if (q.hasParticipant.get(conversationId, p.id) !== undefined) return 'exists'
+    if ((q.countParticipants.get(conversationId) as number) >= max) return 'full'
+    q.insertParticipant.run({ ...p, conversationId })
+    return 'added'
+  }).immediate
+  const append = db.transaction((conversationId: string, draft: MessageDraft): AppendResult => {
+    if (draft.clientMessageId !== undefined) {
+      const first = q.findByClientId.get(conversationId, draft.sender.id, draft.clientMessageId)
+      if (first !== undefined) return { message: toMessage(first), created: false }
+    }
+    const seq = q.nextSeq.get(draft.createdAt, conversationId)
+    if (seq === undefined) throw new CHAT_ERR_NOT_FOUND('Conversation')
+    const row: MessageRow = {
+      conversation_id: conversationId,
+      seq,
+      id: draft.id,
+      kind: draft.kind,
+      sender_id: draft.sender.id,
+      sender: JSON.stringify(draft.sender),
+      content: draft.content,
+      parts: json(draft.parts),
+      status: orNull(draft.status),
+      reply_to: orNull(draft.replyTo),
+      client_message_id: orNull(draft.clientMessageId),
+      created_at: draft.createdAt,
+      metadata: json(draft.metadata)
+    }
+    q.insertMessage.run(row) // the unique index on the client id is the last guard against a duplicate
+    return { message: toMessage(row), created: true }
+  }).immediate
+
+  return { db, q, create, remove, addParticipant, append }
+}
+
+/**
+ * Keeps everything in one SQLite file (WAL mode), shared safely by several processes on one machine: seq comes
+ * from `last_seq` bumped inside an IMMEDIATE transaction, which SQLite serialises across connections.
+ * Every read builds fresh objects, so callers always get copies.
+ */
+export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
+  let c: ReturnType<typeof connect>
+  let q: ReturnType<typeof prepare>
+
+  return {
+    name: 'sqlite',
+
+    async init () {
+      c = connect(opts.filename)
+      q = c.q
+    },
+
+    async close () {
+      if (c?.db.open) c.db.close()
+    },
+
+    async ping () {
+      q.ping.get()
+    },
+
+    async createConversation (record, participants) {
+      c.create(record, participants)
+    },
+
+    async getConversation (id) {
+      const row = q.getConversation.get(id)
+      return row === undefined ? null : toConversation(row)
+    },
+
+    async updateConversation (id, patch) {
+      const row = q.updateConversation.get({
+        id,
+        title: orNull(patch.title),
+        metadata: json(patch.metadata),
+        closedAt: orNull(patch.closedAt),
+        updatedAt: new Date().toISOString()
+      })
+      return row === undefined ? null : toConversation(row)
+    },
+
+    async deleteConversation (id) {
+      return c.remove(id)
+    },
+
+    async listConversations ({ userId, limit, cursor }) {
+      const params = { userId, cursor: orNull(cursor), limit: Math.max(0, limit) + 1 }
+      const rows = userId === undefined ? q.listConversations.all(params) : q.listUserConversations.all(params)
+      const items = rows.slice(0, Math.max(0, limit)).map(toConversation)
+      return { items, nextCursor: rows.length > items.length && items.length > 0 ? items[items.length - 1].id : null }
+    },
+
+    async countConversations () {
+      return q.countConversations.get() as number
+    },
+
+    async getParticipants (conversationId) {
+      return q.getParticipants.all(conversationId).map(toParticipant)
+    },
+
+    async addParticipant (conversationId, participant, max) {
+      return c.addParticipant(conversationId, participant, max)
+    },
+
+    async removeParticipant (conversationId, userId) {
+      return q.removeParticipant.run(conversationId, userId).changes > 0
+    },
+
+    async appendMessage (conversationId, draft) {
+      return c.append(conversationId, draft)
+    },
+
+    async updateMessage (conversationId, id, patch) {
+      const row = q.updateMessage.get({
+        conversationId,
+        id,
+        content: orNull(patch.content),
+        parts: json(patch.parts),
+        status: orNull(patch.status),
+        metadata: json(patch.metadata)
+      })
+      return row === undefined ? null : toMessage(row)
+    },
+
+    async getMessages (conversationId, { after, before, limit }) {
+      const params = { conversationId, after: after ?? 0, before: orNull(before), limit: Math.max(0, limit) }
+      return (after === undefined ? q.newestMessages : q.messagesAfter).all(params).map(toMessage)
+    },
+
+    async findMessageByClientId (conversationId, senderId, clientMessageId) {
+      const row = q.findByClientId.get(conversationId, senderId, clientMessageId)
+      return row === undefined ? null : toMessage(row)
+    },
+
+    async appendAudit (entry) {
+      q.insertAudit.run(entry.id, entry.at, entry.actor, entry.action, orNull(entry.target), json(entry.details))
+    },
+
+    async listAudit ({ limit, before }) {
+      return q.listAudit.all({ before: orNull(before), limit: Math.max(0, limit) }).map(toAudit)
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import type { ConversationRecord, Message, MessageStatus, ParticipantRecord } from '../schemas/entities.ts'
+
+/**
+ * Everything the chat keeps. One interface, several implementations (memory, SQLite, ...), all held to the
+ * same contract suite (test/storage/contract.ts).
+ *
+ * Rules every implementation keeps, whatever it runs on:
+ * - `appendMessage` assigns the next seq of the conversation atomically *in the storage* (a transaction, a
+ *   conditional write, a server-side counter), so several processes appending to one conversation still get
+ *   1, 2, 3... with no gap and no repeat. A JavaScript lock alone is not enough.
+ * - `appendMessage` with a `clientMessageId` that the same sender already used in that conversation stores
+ *   nothing and returns the first message with `created: false`, also when both calls race.
+ * - Reads return copies: mutating a returned object never changes what is stored.
+ */
+export interface ChatStorage {
+  /** Short name for health and logs: 'memory', 'sqlite', ... */
+  readonly name: string
+
+  /** Open connections, create tables. Called once before the first use. */
+  init (): Promise<void>
+  /** Release connections. */
+  close (): Promise<void>
+  /** Cheap round trip for health checks; rejects when the storage cannot serve. */
+  ping (): Promise<void>
+
+  /** Stores a new conversation with its first participants (no messages). */
+  createConversation (conversation: ConversationRecord, participants: ParticipantRecord[]): Promise<void>
+  getConversation (id: string): Promise<ConversationRecord | null>
+  updateConversation (id: string, patch: ConversationPatch): Promise<ConversationRecord | null>
+  /** Removes the conversation, its participants and its messages. False when it did not exist. */
+  deleteConversation (id: string): Promise<boolean>
+  /**
+   * Conversations newest first (by id, which sorts by creation time), the given user's only when `userId` is
+   * set. `cursor` is the `nextCursor` of the page before, opaque to callers.
+   */
+  listConversations (query: ListConversationsQuery): Promise<Page<ConversationRecord>>
+  /** How many conversations exist (health, admin). */
+  countConversations (): Promise<number>
+
+  getParticipants (conversationId: string): Promise<ParticipantRecord[]>
+  /** Adds a participant unless present ('exists') or the conversation already has `max` ('full'). Atomic. */
+  addParticipant (conversationId: string, participant: ParticipantRecord, max: number): Promise<AddParticipantResult>
+  /** False when the user was not a participant. */
+  removeParticipant (conversationId: string, userId: string): Promise<boolean>
+
+  /**
+   * Appends with the next seq (see the rules above); bumps the conversation's lastSeq and updatedAt.
+   * Rejects with CHAT_ERR_NOT_FOUND when the conversation does not exist.
+   */
+  appendMessage (conversationId: string, draft: MessageDraft): Promise<AppendResult>
+  /** Rewrites the mutable fields of a message (an AI answer as it completes). Null when there is none. */
+  updateMessage (conversationId: string, messageId: string, patch: MessagePatch): Promise<Message | null>
+  /** Messages in ascending seq: seq > after, seq < before, at most `limit`; with `before` only, the newest ones. */
+  getMessages (conversationId: string, query: MessageRange): Promise<Message[]>
+  findMessageByClientId (conversationId: string, senderId: string, clientMessageId: string): Promise<Message | null>
+
+  appendAudit (entry: AuditEntry): Promise<void>
+  /** Newest first. */
+  listAudit (query: { limit: number, before?: string }): Promise<AuditEntry[]>
+}
+
+export interface ConversationPatch {
+  title?: string
+  metadata?: Record<string, unknown>
+  closedAt?: string
+}
+
+export interface ListConversationsQuery {
+  userId?: string
+  limit: number
+  cursor?: string
+}
+
+export interface Page<T> {
+  items: T[]
+  nextCursor: string | null
+}
+
+export type AddParticipantResult = 'added' | 'exists' | 'full' | 'missing'
+
+/** A message before storage gives it a seq. */
+export interface MessageDraft {
+  id: string
+  kind: Message['kind']
+  sender: Message['sender']
+  content: string
+  parts?: unknown[]
+  status?: MessageStatus
+  replyTo?: number
+  clientMessageId?: string
+  createdAt: string
+  metadata?: Record<string, unknown>
+}
+
+export interface AppendResult {
+  message: Message
+  /** False when the clientMessageId was a repeat and `message` is the first one. */
+  created: boolean
+}
+
+export interface MessagePatch {
+  content?: string
+  parts?: unknown[]
+  status?: MessageStatus
+  metadata?: Record<string, unknown>
+}
+
+export interface MessageRange {
+  after?: number
+  before?: number
+  limit: number
+}
+
+export interface AuditEntry {
+  id: string
+  at: string
+  actor: string
+  action: string
+  target?: string
+  details?: Record<string, unknown>
+}
