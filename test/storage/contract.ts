@@ -1,0 +1,439 @@
+import type { Test } from 'tap'
+import { newId } from '../../lib/ids.ts'
+import type { ConversationRecord, Message, ParticipantRecord, Sender } from '../../lib/schemas/entities.ts'
+import type { AuditEntry, ChatStorage, MessageDraft } from '../../lib/storage/types.ts'
+
+/**
+ * The one contract every ChatStorage keeps (lib/storage/types.ts). Each implementation's test file calls
+ * `storageContract(t, factory)`; every sub-test gets a fresh storage from `factory`, inits it and closes it.
+ * Shapes are compared with `t.strictSame`, so an optional field that is absent must be absent as a key too:
+ * every implementation returns exactly what the memory one does.
+ */
+export function storageContract (t: Test, factory: () => Promise<ChatStorage>): void {
+  async function open (t: Test): Promise<ChatStorage> {
+    const storage = await factory()
+    await storage.init()
+    t.teardown(() => storage.close())
+    return storage
+  }
+
+  /** A conversation with `alice` as owner and the given members; returns its record. */
+  async function seed (storage: ChatStorage, members: string[] = [], over: Partial<ConversationRecord> = {}) {
+    const record = conversation(over)
+    await storage.createConversation(record, [participant('alice', 'owner'), ...members.map((id) => participant(id))])
+    return record
+  }
+
+  t.test('identifies itself and answers ping', async (t) => {
+    const storage = await open(t)
+    t.type(storage.name, 'string')
+    t.ok(storage.name.length > 0, 'name is not empty')
+    await t.resolves(storage.ping())
+  })
+
+  t.test('createConversation stores the record and its participants', async (t) => {
+    const storage = await open(t)
+    const plain = await seed(storage, ['bob'])
+    t.strictSame(await storage.getConversation(plain.id), plain, 'optional fields stay absent')
+    t.strictSame(sortById(await storage.getParticipants(plain.id)), [participant('alice', 'owner'), participant('bob')])
+
+    const full = conversation({ metadata: { topic: 'x', nested: { n: 1, list: [1, 'a', null] } }, closedAt: at(5) })
+    await storage.createConversation(full, [])
+    t.strictSame(await storage.getConversation(full.id), full, 'metadata and closedAt round-trip')
+    t.strictSame(await storage.getParticipants(full.id), [])
+
+    t.equal(await storage.getConversation(newId()), null, 'unknown id gives null')
+    t.strictSame(await storage.getParticipants(newId()), [], 'unknown conversation has no participants')
+  })
+
+  t.test('updateConversation patches only the given fields', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage, [], { metadata: { a: 1 } })
+
+    const renamed = await storage.updateConversation(record.id, { title: 'Renamed' })
+    const { updatedAt, ...rest } = record
+    t.match(renamed, { ...rest, title: 'Renamed', metadata: { a: 1 } })
+    t.ok((renamed as ConversationRecord).updatedAt > updatedAt, 'updatedAt moves on')
+    t.strictSame(await storage.getConversation(record.id), renamed, 'the returned record is the stored one')
+
+    const closed = await storage.updateConversation(record.id, { metadata: { b: 2 }, closedAt: at(9) })
+    t.match(closed, { title: 'Renamed', closedAt: at(9), lastSeq: 0 })
+    t.strictSame(closed?.metadata, { b: 2 }, 'metadata is replaced, not merged')
+
+    const same = await storage.updateConversation(record.id, { title: undefined, metadata: undefined, closedAt: undefined })
+    t.match(same, { title: 'Renamed', closedAt: at(9), metadata: { b: 2 } }, 'a key set to undefined changes nothing')
+
+    t.equal(await storage.updateConversation(newId(), { title: 'x' }), null, 'unknown id gives null')
+  })
+
+  t.test('deleteConversation removes the conversation, its participants and its messages', async (t) => {
+    const storage = await open(t)
+    const gone = await seed(storage, ['bob'])
+    const kept = await seed(storage, ['bob'])
+    await storage.appendMessage(gone.id, draft(alice, { clientMessageId: 'c1' }))
+    await storage.appendMessage(kept.id, draft(alice, { clientMessageId: 'c1' }))
+
+    t.equal(await storage.deleteConversation(gone.id), true)
+    t.equal(await storage.getConversation(gone.id), null)
+    t.strictSame(await storage.getParticipants(gone.id), [])
+    t.strictSame(await storage.getMessages(gone.id, { limit: 10 }), [])
+    t.equal(await storage.findMessageByClientId(gone.id, 'alice', 'c1'), null)
+    t.equal(await storage.countConversations(), 1)
+    t.strictSame((await storage.listConversations({ userId: 'bob', limit: 10 })).items.map((c) => c.id), [kept.id])
+    await t.rejects(storage.appendMessage(gone.id, draft()), { code: 'CHAT_ERR_NOT_FOUND' })
+    t.equal(await storage.deleteConversation(gone.id), false, 'a second delete finds nothing')
+
+    t.equal((await storage.getMessages(kept.id, { limit: 10 })).length, 1, 'other conversations are untouched')
+    t.equal((await storage.getParticipants(kept.id)).length, 2)
+  })
+
+  t.test('listConversations is newest first and pages without repeat or loss', async (t) => {
+    const storage = await open(t)
+    const created: string[] = []
+    for (let i = 0; i < 7; i++) created.push((await seed(storage, i % 2 === 0 ? ['bob'] : [])).id)
+    const newestFirst = [...created].reverse()
+
+    const all = await storage.listConversations({ limit: 10 })
+    t.strictSame(all.items.map((c) => c.id), newestFirst)
+    t.equal(all.nextCursor, null, 'nothing after the last page')
+    t.strictSame(all.items[0], await storage.getConversation(newestFirst[0]), 'items are full records')
+
+    t.strictSame(await pages(storage, { limit: 3 }), [newestFirst.slice(0, 3), newestFirst.slice(3, 6), newestFirst.slice(6)])
+    t.strictSame(await pages(storage, { limit: 7 }), [newestFirst], 'a full last page has no cursor')
+    t.strictSame(await pages(storage, { limit: 1 }), newestFirst.map((id) => [id]))
+
+    const bobs = newestFirst.filter((_, i) => (6 - i) % 2 === 0)
+    t.strictSame(await pages(storage, { userId: 'bob', limit: 2 }), [bobs.slice(0, 2), bobs.slice(2)])
+    t.strictSame(await pages(storage, { userId: 'alice', limit: 4 }), [newestFirst.slice(0, 4), newestFirst.slice(4)])
+    t.strictSame(await storage.listConversations({ userId: 'nobody', limit: 5 }), { items: [], nextCursor: null })
+
+    await storage.removeParticipant(bobs[0], 'bob')
+    t.strictSame(await pages(storage, { userId: 'bob', limit: 10 }), [bobs.slice(1)], 'a removed participant no longer lists it')
+  })
+
+  t.test('countConversations counts', async (t) => {
+    const storage = await open(t)
+    t.equal(await storage.countConversations(), 0)
+    const first = await seed(storage)
+    await seed(storage)
+    t.equal(await storage.countConversations(), 2)
+    await storage.deleteConversation(first.id)
+    t.equal(await storage.countConversations(), 1)
+  })
+
+  t.test('addParticipant answers added, exists, full and missing', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+
+    t.equal(await storage.addParticipant(record.id, participant('bob'), 3), 'added')
+    t.equal(await storage.addParticipant(record.id, { ...participant('bob'), name: 'Other' }, 3), 'exists')
+    t.equal(await storage.addParticipant(record.id, participant('carol'), 3), 'added')
+    t.equal(await storage.addParticipant(record.id, participant('dave'), 3), 'full')
+    t.equal(await storage.addParticipant(record.id, participant('carol'), 3), 'exists', 'exists wins over full')
+    t.equal(await storage.addParticipant(newId(), participant('bob'), 3), 'missing')
+    t.strictSame(sortById(await storage.getParticipants(record.id)),
+      [participant('alice', 'owner'), participant('bob'), participant('carol')], 'the first bob is kept')
+  })
+
+  t.test('concurrent addParticipant never goes past max', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) =>
+      storage.addParticipant(record.id, participant(`user${i}`), 5)))
+    t.equal(results.filter((r) => r === 'added').length, 4)
+    t.equal(results.filter((r) => r === 'full').length, 6)
+    t.equal((await storage.getParticipants(record.id)).length, 5)
+  })
+
+  t.test('removeParticipant', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage, ['bob'])
+    t.equal(await storage.removeParticipant(record.id, 'bob'), true)
+    t.equal(await storage.removeParticipant(record.id, 'bob'), false, 'not a participant any more')
+    t.equal(await storage.removeParticipant(newId(), 'alice'), false, 'unknown conversation')
+    t.strictSame(await storage.getParticipants(record.id), [participant('alice', 'owner')])
+    t.equal(await storage.addParticipant(record.id, participant('bob'), 5), 'added', 'can come back')
+  })
+
+  t.test('appendMessage gives 1, 2, 3 and bumps lastSeq and updatedAt', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+    const other = await seed(storage)
+    const drafts = [draft(alice, { createdAt: at(1) }), draft(bob, { createdAt: at(2) }), draft(alice, { createdAt: at(3) })]
+    const appended: Message[] = []
+    for (const d of drafts) {
+      const result = await storage.appendMessage(record.id, d)
+      t.equal(result.created, true)
+      appended.push(result.message)
+    }
+    t.strictSame(appended, drafts.map((d, i) => ({ ...d, conversationId: record.id, seq: i + 1 })))
+    t.strictSame(await storage.getMessages(record.id, { limit: 10 }), appended, 'reads give what append returned')
+    t.match(await storage.getConversation(record.id), { lastSeq: 3, updatedAt: at(3) })
+    t.match(await storage.getConversation(other.id), { lastSeq: 0 }, 'seq is per conversation')
+
+    const again = await storage.appendMessage(record.id, drafts[0])
+    t.match(again, { created: true, message: { seq: 4 } }, 'without clientMessageId there is no dedupe')
+  })
+
+  t.test('appendMessage keeps every field and adds no optional key', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+    const full = draft(ai, {
+      kind: 'ai',
+      parts: [{ type: 'result', items: [{ name: 'A', score: 0.5 }] }, 'text', 3, null],
+      status: 'streaming',
+      replyTo: 1,
+      clientMessageId: 'c1',
+      metadata: { model: 'x', nested: { ok: true } }
+    })
+    const bare = draft(alice)
+    const loose = { ...draft(bob), parts: undefined, status: undefined, replyTo: undefined, clientMessageId: undefined, metadata: undefined }
+
+    t.strictSame((await storage.appendMessage(record.id, full)).message, { ...full, conversationId: record.id, seq: 1 })
+    t.strictSame((await storage.appendMessage(record.id, bare)).message, { ...bare, conversationId: record.id, seq: 2 })
+    const { parts, status, replyTo, clientMessageId, metadata, ...defined } = loose
+    const stored = (await storage.appendMessage(record.id, loose)).message
+    t.strictSame(stored, { ...defined, conversationId: record.id, seq: 3 }, 'keys set to undefined are not stored')
+    t.strictSame(await storage.getMessages(record.id, { limit: 10 }), [
+      { ...full, conversationId: record.id, seq: 1 },
+      { ...bare, conversationId: record.id, seq: 2 },
+      stored
+    ])
+  })
+
+  t.test('concurrent appends get distinct seqs with no gap', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+    const other = await seed(storage)
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) =>
+      storage.appendMessage(i % 4 === 0 ? other.id : record.id, draft(i % 2 === 0 ? alice : bob, { content: `m${i}` }))))
+    const seqs = (id: string) => results.filter((r) => r.message.conversationId === id).map((r) => r.message.seq).sort((a, b) => a - b)
+    t.strictSame(seqs(record.id), range(1, 150))
+    t.strictSame(seqs(other.id), range(1, 50))
+    t.ok(results.every((r) => r.created))
+    t.match(await storage.getConversation(record.id), { lastSeq: 150 })
+    t.match(await storage.getConversation(other.id), { lastSeq: 50 })
+    t.strictSame((await storage.getMessages(record.id, { limit: 500 })).map((m) => m.seq), range(1, 150))
+  })
+
+  t.test('a repeated clientMessageId from the same sender returns the first message', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+    const first = await storage.appendMessage(record.id, draft(alice, { clientMessageId: 'c1', content: 'first' }))
+    const repeat = await storage.appendMessage(record.id,
+      draft({ ...alice, name: 'Renamed' }, { clientMessageId: 'c1', content: 'second' }))
+    t.equal(repeat.created, false)
+    t.strictSame(repeat.message, first.message)
+    t.match(await storage.getConversation(record.id), { lastSeq: 1 }, 'no seq used')
+    t.equal((await storage.getMessages(record.id, { limit: 10 })).length, 1, 'nothing stored')
+  })
+
+  t.test('identical appends racing store one message', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+    await storage.appendMessage(record.id, draft(bob))
+    const same = draft(alice, { clientMessageId: 'race' })
+    const results = await Promise.all(Array.from({ length: 10 }, () => storage.appendMessage(record.id, same)))
+    t.equal(results.filter((r) => r.created).length, 1, 'exactly one created')
+    for (const r of results) t.strictSame(r.message, { ...same, conversationId: record.id, seq: 2 })
+    t.match(await storage.getConversation(record.id), { lastSeq: 2 })
+    t.equal((await storage.getMessages(record.id, { limit: 10 })).length, 2)
+  })
+
+  t.test('the same clientMessageId from another sender or in another conversation is a new message', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+    const other = await seed(storage)
+    const a = await storage.appendMessage(record.id, draft(alice, { clientMessageId: 'c1' }))
+    const b = await storage.appendMessage(record.id, draft(bob, { clientMessageId: 'c1' }))
+    const c = await storage.appendMessage(other.id, draft(alice, { clientMessageId: 'c1' }))
+    t.match([a, b, c], [{ created: true, message: { seq: 1 } }, { created: true, message: { seq: 2 } }, { created: true, message: { seq: 1 } }])
+  })
+
+  t.test('appendMessage to a missing conversation rejects with CHAT_ERR_NOT_FOUND', async (t) => {
+    const storage = await open(t)
+    await t.rejects(storage.appendMessage(newId(), draft()), { code: 'CHAT_ERR_NOT_FOUND' })
+    await t.rejects(storage.appendMessage(newId(), draft(alice, { clientMessageId: 'c1' })), { code: 'CHAT_ERR_NOT_FOUND' })
+    t.equal(await storage.countConversations(), 0, 'nothing created on the way')
+  })
+
+  t.test('updateMessage rewrites content, parts, status and metadata', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+    const other = await seed(storage)
+    await storage.appendMessage(record.id, draft(alice))
+    const { message } = await storage.appendMessage(record.id, draft(ai, { kind: 'ai', status: 'streaming', replyTo: 1, clientMessageId: 'c1' }))
+
+    const partial = await storage.updateMessage(record.id, message.id, { content: 'Hello' })
+    t.strictSame(partial, { ...message, content: 'Hello' })
+    const done = await storage.updateMessage(record.id, message.id, {
+      content: 'Hello world', parts: [{ type: 'result', n: 1 }], status: 'complete', metadata: { tokens: 3 }
+    })
+    const expected = { ...message, content: 'Hello world', parts: [{ type: 'result', n: 1 }], status: 'complete', metadata: { tokens: 3 } }
+    t.strictSame(done, expected)
+    t.strictSame((await storage.getMessages(record.id, { limit: 10 }))[1], expected, 'visible in getMessages')
+    t.strictSame(await storage.findMessageByClientId(record.id, 'ai', 'c1'), expected, 'visible in findMessageByClientId')
+
+    const unchanged = await storage.updateMessage(record.id, message.id, { content: undefined, parts: undefined, status: 'failed' })
+    t.strictSame(unchanged, { ...expected, status: 'failed' }, 'a key set to undefined changes nothing')
+
+    t.equal(await storage.updateMessage(record.id, newId(), { content: 'x' }), null, 'unknown message')
+    t.equal(await storage.updateMessage(newId(), message.id, { content: 'x' }), null, 'unknown conversation')
+    t.equal(await storage.updateMessage(other.id, message.id, { content: 'x' }), null, 'message of another conversation')
+    t.match(await storage.getConversation(record.id), { lastSeq: 2 }, 'no seq used')
+  })
+
+  t.test('getMessages ranges', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+    for (let i = 0; i < 10; i++) await storage.appendMessage(record.id, draft(alice, { content: `m${i + 1}` }))
+    const seqs = async (query: { after?: number, before?: number, limit: number }) =>
+      (await storage.getMessages(record.id, query)).map((m) => m.seq)
+
+    t.strictSame(await seqs({ limit: 100 }), range(1, 10), 'all, ascending')
+    t.strictSame(await seqs({ limit: 3 }), [8, 9, 10], 'nothing but limit: the newest')
+    t.strictSame(await seqs({ after: 2, limit: 3 }), [3, 4, 5], 'after: the first ones after')
+    t.strictSame(await seqs({ after: 0, limit: 2 }), [1, 2])
+    t.strictSame(await seqs({ after: 8, limit: 5 }), [9, 10])
+    t.strictSame(await seqs({ after: 10, limit: 5 }), [], 'nothing after the last')
+    t.strictSame(await seqs({ before: 5, limit: 10 }), [1, 2, 3, 4], 'before: everything below')
+    t.strictSame(await seqs({ before: 8, limit: 3 }), [5, 6, 7], 'before only: the newest below')
+    t.strictSame(await seqs({ before: 100, limit: 2 }), [9, 10])
+    t.strictSame(await seqs({ before: 1, limit: 5 }), [], 'nothing before the first')
+    t.strictSame(await seqs({ after: 2, before: 6, limit: 10 }), [3, 4, 5], 'after and before: the window')
+    t.strictSame(await seqs({ after: 2, before: 9, limit: 2 }), [3, 4], 'after and before: counted from after')
+    t.strictSame(await seqs({ after: 5, before: 6, limit: 5 }), [], 'empty window')
+    t.strictSame(await seqs({ limit: 0 }), [], 'limit 0')
+    t.strictSame(await storage.getMessages(newId(), { limit: 10 }), [], 'unknown conversation')
+    t.match(await storage.getMessages(record.id, { after: 3, limit: 1 }), [{ seq: 4, content: 'm4', conversationId: record.id }])
+  })
+
+  t.test('findMessageByClientId', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+    const other = await seed(storage)
+    await storage.appendMessage(record.id, draft(bob, { clientMessageId: 'c0' }))
+    const { message } = await storage.appendMessage(record.id, draft(alice, { clientMessageId: 'c1' }))
+    t.strictSame(await storage.findMessageByClientId(record.id, 'alice', 'c1'), message)
+    t.equal(await storage.findMessageByClientId(record.id, 'bob', 'c1'), null, 'another sender')
+    t.equal(await storage.findMessageByClientId(other.id, 'alice', 'c1'), null, 'another conversation')
+    t.equal(await storage.findMessageByClientId(record.id, 'alice', 'c2'), null, 'unknown clientMessageId')
+    t.equal(await storage.findMessageByClientId(newId(), 'alice', 'c1'), null, 'unknown conversation')
+  })
+
+  t.test('reads return copies and writes keep copies', async (t) => {
+    const storage = await open(t)
+    const input = conversation({ metadata: { tags: ['a'] } })
+    const members = [participant('alice', 'owner')]
+    await storage.createConversation(input, members)
+    const snapshot = structuredClone(input)
+    input.title = 'changed'
+    ;(input.metadata as { tags: string[] }).tags.push('b')
+    members[0].name = 'changed'
+    t.strictSame(await storage.getConversation(input.id), snapshot, 'the record passed in was copied')
+    t.strictSame(await storage.getParticipants(input.id), [participant('alice', 'owner')])
+
+    const mess = draft(alice, { parts: [{ n: 1 }], metadata: { k: [1] }, clientMessageId: 'c1' })
+    const { message } = await storage.appendMessage(input.id, mess)
+    const kept = structuredClone(message)
+    ;(mess.parts as Array<{ n: number }>)[0].n = 2
+    mess.sender.name = 'changed'
+    t.strictSame((await storage.getMessages(input.id, { limit: 1 }))[0], kept, 'the draft passed in was copied')
+
+    const mutate = (m: Message | null | undefined) => {
+      if (m == null) return
+      m.content = 'changed'
+      m.sender.name = 'changed'
+      ;(m.parts as unknown[]).push('x')
+      ;(m.metadata as { k: number[] }).k.push(2)
+    }
+    mutate(message)
+    mutate((await storage.getMessages(input.id, { limit: 1 }))[0])
+    mutate(await storage.findMessageByClientId(input.id, 'alice', 'c1'))
+    mutate((await storage.appendMessage(input.id, mess)).message)
+    mutate(await storage.updateMessage(input.id, message.id, { status: 'complete' }))
+    t.strictSame((await storage.getMessages(input.id, { limit: 1 }))[0], { ...kept, status: 'complete' }, 'messages read are copies')
+
+    const read = await storage.getConversation(input.id) as ConversationRecord
+    read.title = 'changed'
+    ;(read.metadata as { tags: string[] }).tags.push('c')
+    const listed = (await storage.listConversations({ limit: 1 })).items[0]
+    listed.lastSeq = 99
+    ;(listed.metadata as { tags: string[] }).tags.push('d')
+    const updated = await storage.updateConversation(input.id, { title: 'New' }) as ConversationRecord
+    ;(updated.metadata as { tags: string[] }).tags.push('e')
+    ;(await storage.getParticipants(input.id))[0].name = 'changed'
+    t.match(await storage.getConversation(input.id), { title: 'New', lastSeq: 1, metadata: { tags: ['a'] } }, 'conversations read are copies')
+    t.strictSame((await storage.getConversation(input.id))?.metadata, { tags: ['a'] })
+    t.strictSame(await storage.getParticipants(input.id), [participant('alice', 'owner')], 'participants read are copies')
+
+    const entry: AuditEntry = { id: newId(), at: at(1), actor: 'alice', action: 'x', details: { list: [1] } }
+    await storage.appendAudit(entry)
+    ;(entry.details as { list: number[] }).list.push(2)
+    const [listedEntry] = await storage.listAudit({ limit: 1 })
+    ;(listedEntry.details as { list: number[] }).list.push(3)
+    t.strictSame(await storage.listAudit({ limit: 1 }), [{ ...entry, details: { list: [1] } }], 'audit entries are copies')
+  })
+
+  t.test('appendAudit and listAudit: newest first, limit and before', async (t) => {
+    const storage = await open(t)
+    t.strictSame(await storage.listAudit({ limit: 10 }), [])
+    const entries: AuditEntry[] = [
+      { id: newId(), at: at(1), actor: 'alice', action: 'conversation.create', target: 'c1' },
+      { id: newId(), at: at(2), actor: 'admin', action: 'conversation.close', target: 'c1', details: { reason: 'spam', n: [1] } },
+      { id: newId(), at: at(3), actor: 'bob', action: 'login' },
+      { id: newId(), at: at(4), actor: 'alice', action: 'participant.add', details: {} },
+      { id: newId(), at: at(5), actor: 'admin', action: 'conversation.delete', target: 'c2' }
+    ]
+    for (const e of entries) await storage.appendAudit(e)
+    const newest = [...entries].reverse()
+
+    t.strictSame(await storage.listAudit({ limit: 10 }), newest, 'all, newest first, optional fields absent')
+    t.strictSame(await storage.listAudit({ limit: 2 }), newest.slice(0, 2))
+    t.strictSame(await storage.listAudit({ limit: 2, before: newest[1].id }), newest.slice(2, 4), 'before is exclusive')
+    t.strictSame(await storage.listAudit({ limit: 10, before: newest[3].id }), newest.slice(4))
+    t.strictSame(await storage.listAudit({ limit: 10, before: entries[0].id }), [], 'nothing before the oldest')
+  })
+}
+
+const alice: Sender = { id: 'alice', name: 'Alice', type: 'human' }
+const bob: Sender = { id: 'bob', name: 'Bob', type: 'human' }
+const ai: Sender = { id: 'ai', name: 'Assistant', type: 'ai' }
+
+/** A fixed, distinct timestamp per n. */
+function at (n: number): string {
+  return new Date(Date.UTC(2020, 0, 1, 0, 0, n)).toISOString()
+}
+
+function conversation (over: Partial<ConversationRecord> = {}): ConversationRecord {
+  return { id: newId(), title: 'Test', createdBy: 'alice', createdAt: at(0), updatedAt: at(0), lastSeq: 0, ...over }
+}
+
+function participant (id: string, role: ParticipantRecord['role'] = 'member'): ParticipantRecord {
+  return { id, name: id.toUpperCase(), type: 'human', role, joinedAt: at(0) }
+}
+
+function draft (sender: Sender = alice, over: Partial<MessageDraft> = {}): MessageDraft {
+  return { id: newId(), kind: 'text', sender: { ...sender }, content: 'hi', createdAt: at(1), ...over }
+}
+
+function range (from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i)
+}
+
+function sortById<T extends { id: string }> (items: T[]): T[] {
+  return [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+}
+
+/** Follows nextCursor to the end; the ids of each page. */
+async function pages (storage: ChatStorage, query: { userId?: string, limit: number }): Promise<string[][]> {
+  const out: string[][] = []
+  let cursor: string | undefined
+  for (;;) {
+    const page = await storage.listConversations({ ...query, cursor })
+    out.push(page.items.map((c) => c.id))
+    if (page.nextCursor === null) return out
+    if (out.length > 100) throw new Error('listConversations does not end')
+    cursor = page.nextCursor
+  }
+}

@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import { newId } from '../../lib/ids.ts'
+import { createSqliteStorage } from '../../lib/storage/sqlite.ts'
+import type { ChatStorage } from '../../lib/storage/types.ts'
+import { storageContract } from './contract.ts'
+
+async function open (t: Test, filename: string): Promise<ChatStorage> {
+  const storage = createSqliteStorage({ filename })
+  await storage.init()
+  t.teardown(() => storage.close())
+  return storage
+}
+
+const conversation = (id: string) => ({
+  id, title: 'Kept', createdBy: 'alice', createdAt: '2020-01-01T00:00:00.000Z', updatedAt: '2020-01-01T00:00:00.000Z', lastSeq: 0
+})
+const participant = { id: 'alice', name: 'Alice', type: 'human', role: 'owner', joinedAt: '2020-01-01T00:00:00.000Z' } as const
+const draft = (content: string, clientMessageId?: string) => ({
+  id: newId(), kind: 'text', sender: { id: 'alice', name: 'Alice', type: 'human' }, content, createdAt: '2020-01-01T00:00:01.000Z',
+  ...(clientMessageId === undefined ? {} : { clientMessageId })
+}) as const
+
+/** The next message of a child process; rejects if it exits first. */
+function reply (child: ChildProcess): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const exited = (code: number | null) => reject(new Error(`child exited with ${code} before replying`))
+    child.once('exit', exited)
+    child.once('message', (message) => { child.off('exit', exited); resolve(message) })
+  })
+}
+
+t.test('contract on a file', async (t) => {
+  const dir = t.testdir()
+  let n = 0
+  // a fresh file per test, in a directory that does not exist yet
+  storageContract(t, async () => createSqliteStorage({ filename: join(dir, `db${n++}`, 'chat.db') }))
+})
+
+t.test('contract in :memory:', async (t) => {
+  storageContract(t, async () => createSqliteStorage({ filename: ':memory:' }))
+})
+
+t.test('data survives close and re-open of the same file', async (t) => {
+  const filename = join(t.testdir(), 'chat.db')
+  const id = newId()
+  const first = createSqliteStorage({ filename })
+  await first.init()
+  await first.createConversation(conversation(id), [participant])
+  await first.appendMessage(id, draft('one', 'c1'))
+  await first.appendAudit({ id: newId(), at: '2020-01-01T00:00:02.000Z', actor: 'alice', action: 'create', target: id })
+  await first.close()
+  await t.rejects(first.ping(), 'a closed storage does not answer')
+
+  const again = await open(t, filename)
+  t.match(await again.getConversation(id), { title: 'Kept', lastSeq: 1 })
+  t.match(await again.getParticipants(id), [participant])
+  t.match(await again.listAudit({ limit: 10 }), [{ actor: 'alice', target: id }])
+  t.match(await again.appendMessage(id, draft('repeat', 'c1')), { created: false, message: { seq: 1, content: 'one' } },
+    'dedupe holds across restarts')
+  t.match(await again.appendMessage(id, draft('two')), { created: true, message: { seq: 2 } }, 'seq goes on')
+})
+
+t.test('two connections to one file share one seq', async (t) => {
+  const filename = join(t.testdir(), 'chat.db')
+  const a = await open(t, filename)
+  const b = await open(t, filename)
+  const id = newId()
+  await a.createConversation(conversation(id), [participant])
+  const results = await Promise.all(Array.from({ length: 100 }, (_, i) =>
+    (i % 2 === 0 ? a : b).appendMessage(id, draft(`m${i}`, i % 10 === 0 ? 'same' : undefined))))
+  const created = results.filter((r) => r.created).map((r) => r.message.seq).sort((x, y) => x - y)
+  t.strictSame(created, Array.from({ length: 91 }, (_, i) => i + 1), 'no gap, no repeat, one "same" stored')
+  t.match(await b.getConversation(id), { lastSeq: 91 })
+})
+
+t.test('processes appending to one file at once get 1..n with no gap', async (t) => {
+  const filename = join(t.testdir(), 'chat.db')
+  const storage = await open(t, filename)
+  const id = newId()
+  await storage.createConversation(conversation(id), [participant])
+
+  // Each child opens its own connection, says 'ready', and appends when all have: the appends overlap.
+  const child = (n: number) => `
+    const { createSqliteStorage } = await import(${JSON.stringify(new URL('../../lib/storage/sqlite.ts', import.meta.url).href)})
+    const storage = createSqliteStorage({ filename: ${JSON.stringify(filename)} })
+    await storage.init()
+    process.once('message', async () => {
+      const sender = { id: 'p${n}', name: 'P', type: 'human' }
+      const seqs = []
+      for (let i = 0; i < 100; i++) {
+        const draft = { id: 'p${n}-' + i, kind: 'text', sender, content: 'x', createdAt: new Date().toISOString(), clientMessageId: 'c' + i }
+        seqs.push((await storage.appendMessage(${JSON.stringify(id)}, draft)).message.seq)
+      }
+      await storage.close()
+      process.send(seqs, () => process.disconnect())
+    })
+    process.send('ready')`
+  const children = Array.from({ length: 4 }, (_, n) => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child(n)],
+    { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+  t.teardown(() => { for (const c of children) if (c.exitCode === null) c.kill() })
+  await Promise.all(children.map(reply))
+  const done = children.map(reply)
+  for (const c of children) c.send('go')
+  const seqs = (await Promise.all(done)).flatMap((s) => s as number[]).sort((x, y) => x - y)
+
+  t.strictSame(seqs, Array.from({ length: 400 }, (_, i) => i + 1))
+  t.match(await storage.getConversation(id), { lastSeq: 400 })
+})
