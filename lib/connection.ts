@@ -271,8 +271,8 @@ export class ChatConnection implements HumanSocket {
     if (this.closed) return
     this.closed = true
     this.queue.length = 0
+    this.ctx.onClose(this) // first, so presence sees this socket gone
     for (const [id, sub] of this.subscriptions) this.ctx.manager.leave(sub, id)
     this.subscriptions.clear()
-    this.ctx.onClose(this)
   }
 }

@@ -57,6 +57,11 @@ async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void>
   const services = await createChatServices(options, fastify.log, agents)
   fastify.decorate('chat', services)
 
+  // Before @fastify/websocket's own preClose, so clients hear 1001 rather than a bare close.
+  fastify.addHook('preClose', async () => {
+    services.connections.closeAll(CLOSE_GOING_AWAY, 'server shutting down')
+  })
+
   if (!fastify.hasDecorator('websocketServer')) {
     await fastify.register(websocket, { options: { maxPayload: options.limits.maxFrameBytes } })
   }
@@ -76,9 +81,6 @@ async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void>
     })
   }, { prefix: options.prefix })
 
-  fastify.addHook('preClose', async () => {
-    services.connections.closeAll(CLOSE_GOING_AWAY, 'server shutting down')
-  })
   fastify.addHook('onClose', async () => {
     await services.close()
   })
