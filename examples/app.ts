@@ -3,21 +3,42 @@ import { readFile } from 'node:fs/promises'
 import chat, { type ChatOptions } from '../lib/index.ts'
 import auth from './auth.ts'
 import config, { loadConfig, type HostConfig } from './config.ts'
+import { createAskHandler, type AskHandler } from './nlweb/handler.ts'
+import askRoutes from './nlweb/route.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The host's natural-language search: the same function serves /ask and the chat's AI participant. */
+    askHandler: AskHandler
+  }
+}
+
+let sharedHandler: AskHandler | undefined
 
 export interface BuildOptions {
   config?: HostConfig
   /** false: the host as it was before it adopted chat. */
   chat?: boolean | ChatOptions
   logger?: FastifyServerOptions['logger']
+  /** Another ask handler (tests); by default the recipes search, built once per process. */
+  askHandler?: AskHandler
 }
 
 const PAGE_TYPES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'chat.js': 'text/javascript; charset=utf-8', 'chat.css': 'text/css; charset=utf-8' }
 
-/** The example "existing app": its config, its auth, its /ask, its page — then the chat plugin, mounted. */
+/**
+ * The example "existing app": its config, its auth, its /ask, its page — then the chat plugin, mounted.
+ * The chat's AI participant answers through the same `askHandler` the host serves /ask with (named in the
+ * host config's `chat.ai.handler`).
+ */
 export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: opts.logger ?? false })
   await app.register(config, { config: opts.config ?? loadConfig() })
   await app.register(auth)
+
+  const handler = opts.askHandler ?? (sharedHandler ??= createAskHandler())
+  app.decorate('askHandler', handler)
+  await app.register(askRoutes, { handler })
 
   for (const [file, type] of Object.entries(PAGE_TYPES)) {
     const body = await readFile(new URL(`./public/${file}`, import.meta.url)).catch(() => undefined)

@@ -23,7 +23,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): HostConfig {
     jwtSecret: env.JWT_SECRET ?? 'example-host-dev-secret-change-me',
     devLogin: env.NODE_ENV !== 'production',
     chat: {
-      storage: storage === 'memory' ? 'memory' : { type: 'sqlite', filename: env.CHAT_DB ?? './data/chat.db' }
+      storage: storage === 'memory' ? 'memory' : { type: 'sqlite', filename: env.CHAT_DB ?? './data/chat.db' },
+      ai: { handler: 'askHandler', id: 'assistant', name: env.CHAT_AI_NAME ?? 'Assistant' }
     }
   }
 }

@@ -11,6 +11,7 @@ import wsRoutes from '../routes/ws.ts'
 import { CLOSE_GOING_AWAY } from './connection.ts'
 import { CHAT_ERR_INVALID_OPTS, CHAT_ERR_MISSING_DECORATOR, toPublicError } from './errors.ts'
 import { resolveOptions, type ChatPluginOptions } from './options.ts'
+import { NLWebParticipant, type AskHandler } from './participants/nlweb.ts'
 import type { AgentParticipant } from './participants/participant.ts'
 import { createChatServices, type ChatServices } from './services.ts'
 
@@ -41,6 +42,18 @@ function hostAuth (fastify: FastifyInstance, name: string): onRequestHookHandler
   return hook as onRequestHookHandler
 }
 
+/** The host's ask handler, given by reference or by the name of the decorator holding it; never altered. */
+function askHandler (fastify: FastifyInstance, handler: AskHandler | string): AskHandler {
+  if (typeof handler === 'function') return handler
+  if (!fastify.hasDecorator(handler)) {
+    throw new CHAT_ERR_MISSING_DECORATOR(handler, 'the host\'s ask handler, named by "ai.handler"')
+  }
+  const found = fastify.getDecorator<unknown>(handler)
+  if (typeof found !== 'function') throw new CHAT_ERR_INVALID_OPTS(`"ai.handler": the host decorator "${handler}" is not a function`)
+  // Called with the host instance as `this`, the way a decorator method expects.
+  return (found as AskHandler).bind(fastify)
+}
+
 /** Every error on a chat route is rendered as { statusCode, code, error, message }, with the protocol's codes. */
 function errorHandler (err: FastifyError & { retryAfterMs?: number }, request: FastifyRequest, reply: FastifyReply): void {
   const pub = toPublicError(err.validation !== undefined ? { ...err, code: 'FST_ERR_VALIDATION', statusCode: 400, message: err.message } : err)
@@ -51,9 +64,19 @@ function errorHandler (err: FastifyError & { retryAfterMs?: number }, request: F
 }
 
 async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void> {
-  const { agents = [], ...rest } = opts
+  const { agents: given = [], ...rest } = opts
+  const agents = [...given]
   const options = resolveOptions(rest, hostConfig(fastify, rest.config ?? 'config'))
   const authenticate = hostAuth(fastify, options.auth)
+  if (options.ai !== undefined) {
+    const { handler, ...ai } = options.ai
+    agents.unshift(new NLWebParticipant({ ...ai, handler: askHandler(fastify, handler) }))
+  }
+  const ids = new Set<string>()
+  for (const agent of agents) {
+    if (ids.has(agent.id)) throw new CHAT_ERR_INVALID_OPTS(`two AI participants share the id "${agent.id}"`)
+    ids.add(agent.id)
+  }
   const services = await createChatServices(options, fastify.log, agents)
   fastify.decorate('chat', services)
 
@@ -96,4 +119,7 @@ export type { ChatServices } from './services.ts'
 export type { ChatStorage } from './storage/types.ts'
 export { createMemoryStorage } from './storage/memory.ts'
 export type { AgentApi, AgentParticipant } from './participants/participant.ts'
+export { NLWebParticipant, defaultAnswerRule } from './participants/nlweb.ts'
+export type { AskFrame, AskHandler, AskParams, AskSink, AnswerRuleInput, NLWebParticipantOptions } from './participants/nlweb.ts'
+export type { AiOptions } from './options.ts'
 export type * from './schemas/entities.ts'

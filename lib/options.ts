@@ -1,7 +1,8 @@
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyRequest } from 'fastify'
 import { CHAT_ERR_INVALID_OPTS } from './errors.ts'
+import type { AnswerRuleInput, AskHandler } from './participants/nlweb.ts'
 import type { ChatUser } from './schemas/entities.ts'
 import type { ChatStorage } from './storage/types.ts'
 
@@ -39,6 +40,21 @@ const StorageConfig = Type.Union([
   Type.Object({ type: Type.Literal('sqlite'), filename: Type.String({ minLength: 1 }) }, { additionalProperties: false })
 ], { default: 'memory' })
 
+const AiContext = Type.Object({
+  queries: Type.Integer({ minimum: 0, maximum: 50, default: 5, description: 'Earlier questions passed as `prev`' }),
+  answers: Type.Integer({ minimum: 0, maximum: 10, default: 1, description: 'Earlier AI answers passed as `last_ans`' }),
+  itemsPerAnswer: Type.Integer({ minimum: 1, maximum: 50, default: 10 })
+}, { additionalProperties: false, default: {} })
+
+/** The AI participant, minus its code (`handler`, `shouldAnswer`), which is checked apart. */
+export const AiOptionsSchema = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$', default: 'assistant' }),
+  name: Type.String({ minLength: 1, maxLength: 64, default: 'Assistant' }),
+  timeoutMs: Type.Integer({ minimum: 1, default: 30_000 }),
+  site: Type.Optional(Type.String({ minLength: 1 })),
+  context: AiContext
+}, { additionalProperties: false })
+
 /** The options as data: what can come from a config file or the host's config decorator. */
 export const ChatOptionsSchema = Type.Object({
   prefix: Type.String({ pattern: '^/', default: '/chat' }),
@@ -65,11 +81,51 @@ export interface ChatPluginOptions extends Partial<Omit<ChatOptionsData, 'storag
   user?: Partial<ChatOptionsData['user']>
   /** Maps a request to the chat user instead of `user.*` property names; return null for "nobody". */
   identify?: (request: FastifyRequest) => ChatUser | null
+  /** The AI participant answering through the host's `/ask` handler. */
+  ai?: AiOptions
 }
 
 export interface ResolvedOptions extends Omit<ChatOptionsData, 'storage'> {
   storage: ChatOptionsData['storage'] | ChatStorage
   identify?: (request: FastifyRequest) => ChatUser | null
+  ai?: ResolvedAiOptions
+}
+
+export type AiOptionsData = Static<typeof AiOptionsSchema>
+
+/** The AI participant's options: the handler by reference, or the name of the host decorator holding it. */
+export interface AiOptions extends Partial<Omit<AiOptionsData, 'context'>> {
+  handler: AskHandler | string
+  context?: Partial<AiOptionsData['context']>
+  shouldAnswer?: (input: AnswerRuleInput) => boolean
+}
+
+export interface ResolvedAiOptions extends AiOptionsData {
+  handler: AskHandler | string
+  shouldAnswer?: (input: AnswerRuleInput) => boolean
+}
+
+function firstError (schema: TSchema, data: unknown, prefix: string): string | undefined {
+  const error = Value.Errors(schema, data).First()
+  if (error === undefined) return undefined
+  const name = prefix + (error.path.replace(/^\//, '').replaceAll('/', '.') || '')
+  return `"${name.replace(/\.$/, '') || 'options'}" ${error.message.toLowerCase()} (got ${JSON.stringify(error.value)})`
+}
+
+function resolveAi (input: unknown): ResolvedAiOptions | undefined {
+  if (input === undefined || input === false || input === null) return undefined
+  if (!isPlainObject(input)) throw new CHAT_ERR_INVALID_OPTS('"ai" must be an object with a "handler"')
+  const { handler, shouldAnswer, ...data } = input
+  if (typeof handler !== 'function' && (typeof handler !== 'string' || handler === '')) {
+    throw new CHAT_ERR_INVALID_OPTS('"ai.handler" must be the ask handler function or the name of the host decorator holding it')
+  }
+  if (shouldAnswer !== undefined && typeof shouldAnswer !== 'function') {
+    throw new CHAT_ERR_INVALID_OPTS('"ai.shouldAnswer" must be a function')
+  }
+  const resolved = Value.Default(AiOptionsSchema, Value.Clone(data))
+  const problem = firstError(AiOptionsSchema, resolved, 'ai.')
+  if (problem !== undefined) throw new CHAT_ERR_INVALID_OPTS(problem)
+  return { ...(resolved as AiOptionsData), handler: handler as AskHandler | string, shouldAnswer: shouldAnswer as ResolvedAiOptions['shouldAnswer'] }
 }
 
 const FASTIFY_KEYS = new Set(['logLevel', 'logSerializers'])
@@ -114,6 +170,8 @@ export function resolveOptions (explicit: ChatPluginOptions, fromConfig: unknown
   }
   const storage = input.storage
   if (isStorage(storage)) delete input.storage
+  const ai = resolveAi(input.ai)
+  delete input.ai
 
   const known = new Set(Object.keys(ChatOptionsSchema.properties))
   for (const key of Object.keys(input)) {
@@ -121,11 +179,8 @@ export function resolveOptions (explicit: ChatPluginOptions, fromConfig: unknown
   }
 
   const data = Value.Default(ChatOptionsSchema, Value.Clone(input))
-  const error = Value.Errors(ChatOptionsSchema, data).First()
-  if (error !== undefined) {
-    const name = error.path.replace(/^\//, '').replaceAll('/', '.') || 'options'
-    throw new CHAT_ERR_INVALID_OPTS(`"${name}" ${error.message.toLowerCase()} (got ${JSON.stringify(error.value)})`)
-  }
+  const problem = firstError(ChatOptionsSchema, data, '')
+  if (problem !== undefined) throw new CHAT_ERR_INVALID_OPTS(problem)
   const resolved = data as ResolvedOptions
   if (resolved.prefix.length > 1 && resolved.prefix.endsWith('/')) resolved.prefix = resolved.prefix.slice(0, -1)
   if (resolved.limits.maxMessageBytes > resolved.limits.maxFrameBytes) {
@@ -133,5 +188,6 @@ export function resolveOptions (explicit: ChatPluginOptions, fromConfig: unknown
   }
   if (isStorage(storage)) resolved.storage = storage
   if (code.identify !== undefined) resolved.identify = code.identify as ResolvedOptions['identify']
+  if (ai !== undefined) resolved.ai = ai
   return resolved
 }

@@ -68,7 +68,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
         await storage.getMessages(conversationId, { limit })
     },
     async post (conversationId, draft) {
-      return await manager.post(conversationId, { ...draft, id: newId(), createdAt: new Date().toISOString() })
+      return await manager.post(conversationId, { ...draft, id: draft.id ?? newId(), createdAt: new Date().toISOString() })
     },
     broadcast (conversationId, frame) {
       channels.peek(conversationId)?.broadcast(frame)
@@ -81,7 +81,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
       return message
     }
   }
-  for (const agent of agents.values()) agent.attach(api)
+  for (const agent of agents.values()) agent.attach(api, { log, metrics })
 
   return {
     options,

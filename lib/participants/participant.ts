@@ -1,3 +1,5 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { ChatMetrics } from '../metrics.ts'
 import type { Message, ParticipantRecord } from '../schemas/entities.ts'
 import type { MessageDraft, MessagePatch } from '../storage/types.ts'
 
@@ -10,7 +12,7 @@ export interface AgentParticipant {
   readonly id: string
   readonly name: string
   /** Called once when the plugin starts, with the calls an agent may make. */
-  attach (api: AgentApi): void
+  attach (api: AgentApi, deps?: { log?: FastifyBaseLogger, metrics?: ChatMetrics }): void
   /** A message was delivered in a conversation it belongs to (its own messages included). */
   onMessage (conversationId: string, message: Message): void
   /** A participant asks to stop a running answer. True when there was one to stop. */
@@ -26,7 +28,7 @@ export interface AgentApi {
   /** The newest messages (ascending), from the cache when it has them. */
   recentMessages (conversationId: string, limit: number): Promise<Message[]>
   /** Stores a message and delivers it in order (an AI message with status 'streaming' goes out as stream.start). */
-  post (conversationId: string, draft: Omit<MessageDraft, 'id' | 'createdAt'>): Promise<Message>
+  post (conversationId: string, draft: Omit<MessageDraft, 'id' | 'createdAt'> & { id?: string }): Promise<Message>
   /** Sends a frame outside the sequence to every socket in the conversation (stream.chunk). */
   broadcast (conversationId: string, frame: string): void
   /** Rewrites a posted message, then sends `stream.end` with the stored result. */

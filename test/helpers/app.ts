@@ -21,7 +21,7 @@ export interface TestApp {
 
 export async function startApp (t: Test, chat: ChatOptions = {}): Promise<TestApp> {
   const app = await buildApp({
-    config: { ...loadConfig({}), chat: {} },
+    config: loadConfig({}),
     chat: { storage: 'memory', ...chat }
   })
   await app.listen({ port: 0, host: '127.0.0.1' })

@@ -1,0 +1,189 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { newId } from '../ids.ts'
+import type { ChatMetrics } from '../metrics.ts'
+import type { Message, MessageStatus } from '../schemas/entities.ts'
+import { buildAskParams, mentionPattern, readableAnswer, type AskParams, type ContextLimits } from './nlweb-context.ts'
+import type { AgentApi, AgentParticipant } from './participant.ts'
+
+export type { AskParams } from './nlweb-context.ts'
+
+/** A frame an NLWeb-style handler writes (`message_type` result_batch, summary, complete, ...). */
+export type AskFrame = Record<string, unknown>
+export interface AskSink { write (frame: AskFrame): void | Promise<void> }
+/** The host's own `/ask` handler, used as it is: the plugin only calls it. */
+export type AskHandler = (params: AskParams, sink: AskSink, options?: { signal?: AbortSignal }) => unknown
+
+export interface AnswerRuleInput {
+  message: Message
+  /** Humans in the conversation. */
+  humans: number
+  /** The message mentions the AI (`@name` or `@id`). */
+  mentioned: boolean
+}
+
+export interface NLWebParticipantOptions {
+  handler: AskHandler
+  id?: string
+  name?: string
+  /** An answer still running after this long ends with status 'timeout'. */
+  timeoutMs?: number
+  context?: Partial<ContextLimits>
+  /** Passed to the handler as `site`. */
+  site?: string
+  /** When to answer; by default: always with one human, when mentioned with several. */
+  shouldAnswer?: (input: AnswerRuleInput) => boolean
+  log?: FastifyBaseLogger
+  metrics?: ChatMetrics
+}
+
+interface Running {
+  conversationId: string
+  controller: AbortController
+  done: Promise<void>
+}
+
+const CANCELLED = Symbol('cancelled')
+const TIMED_OUT = Symbol('timeout')
+const STORE_FAILED = Symbol('store failed')
+const FAILED_TEXT = 'Sorry, the assistant could not answer this time.'
+
+export function defaultAnswerRule ({ humans, mentioned }: AnswerRuleInput): boolean {
+  return humans <= 1 || mentioned
+}
+
+/**
+ * The AI participant: answers through the host's NLWeb-style handler, streaming every frame it writes as
+ * `stream.chunk`, and storing the whole answer as one `ai` message. The handler runs the moment the question
+ * is delivered; the placeholder that takes the answer's seq is stored alongside, not in front of it.
+ */
+export class NLWebParticipant implements AgentParticipant {
+  readonly id: string
+  readonly name: string
+  private readonly handler: AskHandler
+  private readonly timeoutMs: number
+  private readonly limits: ContextLimits
+  private readonly site: string | undefined
+  private readonly shouldAnswer: (input: AnswerRuleInput) => boolean
+  private readonly mention: RegExp
+  private log: FastifyBaseLogger | undefined
+  private metrics: ChatMetrics | undefined
+  private api: AgentApi | undefined
+  private readonly running = new Map<string, Running>()
+
+  constructor (opts: NLWebParticipantOptions) {
+    this.handler = opts.handler
+    this.id = opts.id ?? 'assistant'
+    this.name = opts.name ?? 'Assistant'
+    this.timeoutMs = opts.timeoutMs ?? 30_000
+    this.limits = { queries: 5, answers: 1, itemsPerAnswer: 10, ...opts.context }
+    this.site = opts.site
+    this.shouldAnswer = opts.shouldAnswer ?? defaultAnswerRule
+    this.mention = mentionPattern(this.id, this.name)
+    this.log = opts.log
+    this.metrics = opts.metrics
+  }
+
+  attach (api: AgentApi, deps?: { log?: FastifyBaseLogger, metrics?: ChatMetrics }): void {
+    this.api = api
+    this.log ??= deps?.log
+    this.metrics ??= deps?.metrics
+  }
+
+  onMessage (conversationId: string, message: Message): void {
+    if (message.kind !== 'text' || message.sender.type !== 'human' || this.api === undefined) return
+    this.answer(this.api, conversationId, message).catch((err: unknown) => {
+      this.log?.error({ err, conversationId }, 'chat AI answer failed')
+    })
+  }
+
+  cancel (conversationId: string, messageId: string): boolean {
+    const run = this.running.get(messageId)
+    if (run === undefined || run.conversationId !== conversationId) return false
+    run.controller.abort(CANCELLED)
+    return true
+  }
+
+  async close (): Promise<void> {
+    const all = [...this.running.values()]
+    for (const run of all) run.controller.abort(CANCELLED)
+    await Promise.allSettled(all.map(async (r) => { await r.done }))
+  }
+
+  private async answer (api: AgentApi, conversationId: string, question: Message): Promise<void> {
+    const participants = await api.participants(conversationId)
+    const humans = participants.reduce((n, p) => n + (p.type === 'human' ? 1 : 0), 0)
+    if (!this.shouldAnswer({ message: question, humans, mentioned: this.mention.test(question.content) })) return
+    const history = await api.recentMessages(conversationId, 50)
+
+    const id = newId()
+    const params = buildAskParams({
+      question, history, aiId: this.id, mention: this.mention, limits: this.limits, site: this.site, queryId: id
+    })
+    const controller = new AbortController()
+    let finish: () => void = () => {}
+    this.running.set(id, { conversationId, controller, done: new Promise((resolve) => { finish = resolve }) })
+    const timer = setTimeout(() => { controller.abort(TIMED_OUT) }, this.timeoutMs).unref()
+    const askedAt = performance.now()
+
+    // The placeholder takes the answer's seq and goes out as stream.start; chunks wait for it only if the
+    // handler is faster than the store.
+    let started = false
+    const early: string[] = []
+    const placeholder = api.post(conversationId, {
+      id,
+      kind: 'ai',
+      sender: { id: this.id, name: this.name, type: 'ai' },
+      content: '',
+      parts: [],
+      status: 'streaming',
+      replyTo: question.seq
+    }).then((m) => {
+      started = true
+      for (const chunk of early) api.broadcast(conversationId, chunk)
+      early.length = 0
+      return m
+    })
+    // A placeholder that cannot be stored ends the answer; the failure is reported once, below.
+    placeholder.catch(() => { controller.abort(STORE_FAILED) })
+
+    const parts: AskFrame[] = []
+    const sink: AskSink = {
+      write: (frame) => {
+        if (controller.signal.aborted) return
+        if (parts.length === 0) this.metrics?.aiFirstChunkSeconds.observe((performance.now() - askedAt) / 1000)
+        const chunk = JSON.stringify({ type: 'stream.chunk', conversationId, messageId: id, index: parts.length, part: frame })
+        parts.push(frame)
+        if (started) api.broadcast(conversationId, chunk)
+        else early.push(chunk)
+      }
+    }
+
+    let status: MessageStatus = 'complete'
+    try {
+      const aborted = new Promise<never>((resolve, reject) => {
+        controller.signal.addEventListener('abort', () => { reject(controller.signal.reason) }, { once: true })
+      })
+      await Promise.race([Promise.resolve(this.handler(params, sink, { signal: controller.signal })), aborted])
+      if (parts.some((p) => p.message_type === 'error')) status = 'failed'
+    } catch (err) {
+      const reason = controller.signal.aborted ? controller.signal.reason : err
+      status = reason === CANCELLED ? 'cancelled' : reason === TIMED_OUT ? 'timeout' : 'failed'
+      if (status === 'failed') this.log?.error({ err, conversationId }, 'chat AI handler threw')
+      controller.abort(reason) // stop a handler that is still writing
+    } finally {
+      clearTimeout(timer)
+    }
+
+    try {
+      await placeholder
+      const content = status === 'failed' && !parts.some((p) => p.message_type === 'error')
+        ? FAILED_TEXT
+        : readableAnswer(parts)
+      await api.finish(conversationId, id, { content, parts, status })
+      this.metrics?.aiAnswers.inc({ status })
+    } finally {
+      this.running.delete(id)
+      finish()
+    }
+  }
+}
