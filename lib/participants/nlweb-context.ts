@@ -20,6 +20,11 @@ export interface ContextLimits {
   itemsPerAnswer: number
 }
 
+/** A part's `message_type`, whatever the handler wrote. */
+export function frameType (part: unknown): unknown {
+  return typeof part === 'object' && part !== null ? (part as { message_type?: unknown }).message_type : undefined
+}
+
 function escapeRegExp (text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
@@ -39,11 +44,12 @@ export function stripMention (content: string, mention: RegExp): string {
 function answerItems (answer: Message, max: number): Array<{ title: string, url?: string }> {
   const items: Array<{ title: string, url?: string }> = []
   for (const part of answer.parts ?? []) {
-    const frame = part as { message_type?: unknown, results?: unknown }
-    if (frame.message_type !== 'result_batch' || !Array.isArray(frame.results)) continue
-    for (const r of frame.results as Array<{ name?: unknown, url?: unknown }>) {
+    if (frameType(part) !== 'result_batch') continue
+    const frame = part as { results?: unknown }
+    if (!Array.isArray(frame.results)) continue
+    for (const r of frame.results as Array<{ name?: unknown, url?: unknown } | null>) {
       if (items.length === max) return items
-      if (typeof r.name !== 'string') continue
+      if (typeof r?.name !== 'string') continue
       items.push(typeof r.url === 'string' ? { title: r.name, url: r.url } : { title: r.name })
     }
   }
@@ -91,12 +97,12 @@ export function readableAnswer (parts: unknown[]): string {
   const texts: string[] = []
   const names: string[] = []
   for (const part of parts) {
-    const frame = part as { message_type?: unknown, message?: unknown, results?: unknown }
-    if ((frame.message_type === 'summary' || frame.message_type === 'no_results' || frame.message_type === 'error') &&
-      typeof frame.message === 'string') {
+    const type = frameType(part)
+    const frame = part as { message?: unknown, results?: unknown }
+    if ((type === 'summary' || type === 'no_results' || type === 'error') && typeof frame.message === 'string') {
       texts.push(frame.message)
-    } else if (frame.message_type === 'result_batch' && Array.isArray(frame.results)) {
-      for (const r of frame.results as Array<{ name?: unknown }>) if (typeof r.name === 'string') names.push(r.name)
+    } else if (type === 'result_batch' && Array.isArray(frame.results)) {
+      for (const r of frame.results as Array<{ name?: unknown } | null>) if (typeof r?.name === 'string') names.push(r.name)
     }
   }
   if (texts.length > 0) return texts.join('\n\n')

@@ -2,13 +2,13 @@ import type { FastifyBaseLogger } from 'fastify'
 import { newId } from '../ids.ts'
 import type { ChatMetrics } from '../metrics.ts'
 import type { Message, MessageStatus } from '../schemas/entities.ts'
-import { buildAskParams, mentionPattern, readableAnswer, type AskParams, type ContextLimits } from './nlweb-context.ts'
+import { buildAskParams, frameType, mentionPattern, readableAnswer, type AskParams, type ContextLimits } from './nlweb-context.ts'
 import type { AgentApi, AgentParticipant } from './participant.ts'
 
 export type { AskParams } from './nlweb-context.ts'
 
 /** A frame an NLWeb-style handler writes (`message_type` result_batch, summary, complete, ...). */
-export type AskFrame = Record<string, unknown>
+export type AskFrame = unknown
 export interface AskSink { write (frame: AskFrame): void | Promise<void> }
 /** The host's own `/ask` handler, used as it is: the plugin only calls it. */
 export type AskHandler = (params: AskParams, sink: AskSink, options?: { signal?: AbortSignal }) => unknown
@@ -164,7 +164,7 @@ export class NLWebParticipant implements AgentParticipant {
         controller.signal.addEventListener('abort', () => { reject(controller.signal.reason) }, { once: true })
       })
       await Promise.race([Promise.resolve(this.handler(params, sink, { signal: controller.signal })), aborted])
-      if (parts.some((p) => p.message_type === 'error')) status = 'failed'
+      if (parts.some((p) => frameType(p) === 'error')) status = 'failed'
     } catch (err) {
       const reason = controller.signal.aborted ? controller.signal.reason : err
       status = reason === CANCELLED ? 'cancelled' : reason === TIMED_OUT ? 'timeout' : 'failed'
@@ -176,7 +176,7 @@ export class NLWebParticipant implements AgentParticipant {
 
     try {
       await placeholder
-      const content = status === 'failed' && !parts.some((p) => p.message_type === 'error')
+      const content = status === 'failed' && !parts.some((p) => frameType(p) === 'error')
         ? FAILED_TEXT
         : readableAnswer(parts)
       await api.finish(conversationId, id, { content, parts, status })

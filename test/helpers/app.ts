@@ -4,6 +4,7 @@ import WebSocket from 'ws'
 import { buildApp } from '../../examples/app.ts'
 import { loadConfig } from '../../examples/config.ts'
 import type { ChatOptions } from '../../lib/index.ts'
+import type { AskHandler } from '../../examples/nlweb/handler.ts'
 
 /** Shared setup for tests (not itself a test): the example host with the plugin, listening on a free port. */
 
@@ -19,10 +20,11 @@ export interface TestApp {
   connect (userId: string): Promise<TestClient>
 }
 
-export async function startApp (t: Test, chat: ChatOptions = {}): Promise<TestApp> {
+export async function startApp (t: Test, chat: Partial<ChatOptions> = {}, host: { askHandler?: AskHandler } = {}): Promise<TestApp> {
   const app = await buildApp({
     config: loadConfig({}),
-    chat: { storage: 'memory', ...chat }
+    chat: { storage: 'memory', ...chat } as ChatOptions,
+    askHandler: host.askHandler
   })
   await app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(async () => { await app.close() })
