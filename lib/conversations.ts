@@ -182,11 +182,13 @@ export function createConversationManager (deps: {
 
     async list (user: ChatUser | undefined, query: { limit: number, cursor?: string }): Promise<Page<Conversation>> {
       const page = await storage.listConversations({ userId: user?.id, limit: query.limit, cursor: query.cursor })
-      const items: Conversation[] = []
-      for (const record of page.items) {
-        const entry = await cache.get(record.id)
-        if (entry !== null) items.push(view(entry))
-      }
+      // Listing does not pull every listed conversation into the cache (it would push out the active ones).
+      const items = await Promise.all(page.items.map(async (record) => {
+        const cached = cache.peek(record.id)
+        if (cached !== undefined) return view(cached)
+        const participants = await storage.getParticipants(record.id)
+        return view({ record, participants: new Map(participants.map((p) => [p.id, p])), recent: [] })
+      }))
       return { items, nextCursor: page.nextCursor }
     },
 
@@ -213,6 +215,7 @@ export function createConversationManager (deps: {
 
     async addParticipant (user: ChatUser, id: string, body: { userId: string, name?: string }): Promise<Participant> {
       const entry = await member(user, id)
+      if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
       if (entry.participants.has(body.userId)) throw new CHAT_ERR_CONFLICT('already a participant')
       const agent = agents.get(body.userId)
       const p: ParticipantRecord = {
@@ -250,7 +253,15 @@ export function createConversationManager (deps: {
       if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
       checkContent(input.content)
       const wait = limiter.take(user.id)
-      if (wait > 0) throw withRetryAfter(new CHAT_ERR_RATE_LIMITED(), wait)
+      if (wait > 0) {
+        // A retry of a stored message is answered with it, limit or not: dedupe is a guarantee.
+        const first = await storage.findMessageByClientId(input.conversationId, user.id, input.clientMessageId)
+        if (first === null) throw withRetryAfter(new CHAT_ERR_RATE_LIMITED(), wait)
+        const repeat = { message: first, created: false }
+        metrics.duplicates.inc()
+        onStored?.(repeat)
+        return repeat
+      }
       const draft: MessageDraft = {
         id: newId(),
         kind: 'text',
@@ -260,7 +271,9 @@ export function createConversationManager (deps: {
         createdAt: new Date().toISOString()
       }
       if (input.metadata !== undefined) draft.metadata = input.metadata
-      return await append(entry, draft, onStored)
+      const result = await append(entry, draft, onStored)
+      if (!result.created) limiter.refund(user.id)
+      return result
     },
 
     async messages (user: ChatUser, id: string, query: { after?: number, before?: number, limit: number }): Promise<Message[]> {
@@ -348,6 +361,7 @@ export function createConversationManager (deps: {
     async post (conversationId: string, draft: MessageDraft): Promise<Message> {
       const entry = await cache.get(conversationId)
       if (entry === null) throw new CHAT_ERR_NOT_FOUND('Conversation')
+      if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
       return (await append(entry, draft)).message
     },
 

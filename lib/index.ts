@@ -10,6 +10,7 @@ import participantRoutes from '../routes/participants.ts'
 import wsRoutes from '../routes/ws.ts'
 import { CLOSE_GOING_AWAY } from './connection.ts'
 import { CHAT_ERR_INVALID_OPTS, CHAT_ERR_MISSING_DECORATOR, toPublicError } from './errors.ts'
+import type { ChatMetrics } from './metrics.ts'
 import { resolveOptions, type ChatPluginOptions } from './options.ts'
 import { NLWebParticipant, type AskHandler } from './participants/nlweb.ts'
 import type { AgentParticipant } from './participants/participant.ts'
@@ -55,12 +56,16 @@ function askHandler (fastify: FastifyInstance, handler: AskHandler | string): As
 }
 
 /** Every error on a chat route is rendered as { statusCode, code, error, message }, with the protocol's codes. */
-function errorHandler (err: FastifyError & { retryAfterMs?: number }, request: FastifyRequest, reply: FastifyReply): void {
-  const pub = toPublicError(err.validation !== undefined ? { ...err, code: 'FST_ERR_VALIDATION', statusCode: 400, message: err.message } : err)
-  if (pub.status >= 500) request.log.error({ err }, 'chat request failed')
-  else request.log.info({ code: pub.code, reason: pub.message }, 'chat request rejected')
-  if (pub.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(pub.retryAfterMs / 1000))
-  void reply.code(pub.status).send({ statusCode: pub.status, code: pub.code, error: STATUS_CODES[pub.status] ?? 'Error', message: pub.message })
+function errorHandlerFor (metrics: ChatMetrics) {
+  return function errorHandler (err: FastifyError & { retryAfterMs?: number }, request: FastifyRequest, reply: FastifyReply): void {
+    const pub = toPublicError(err.validation !== undefined ? { ...err, code: 'FST_ERR_VALIDATION', statusCode: 400, message: err.message } : err)
+    metrics.errors.inc({ code: pub.code, transport: 'rest' })
+    if (pub.status >= 500) request.log.error({ err }, 'chat request failed')
+    else request.log.info({ code: pub.code, reason: pub.message }, 'chat request rejected')
+    // Every 429 says when to come back; limits that are not about time say "in a second".
+    if (pub.status === 429) reply.header('retry-after', Math.max(1, Math.ceil((pub.retryAfterMs ?? 1000) / 1000)))
+    void reply.code(pub.status).send({ statusCode: pub.status, code: pub.code, error: STATUS_CODES[pub.status] ?? 'Error', message: pub.message })
+  }
 }
 
 async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void> {
@@ -90,7 +95,7 @@ async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void>
   }
 
   await fastify.register(async function chatRoutes (instance) {
-    instance.setErrorHandler(errorHandler)
+    instance.setErrorHandler(errorHandlerFor(services.metrics))
     if (options.publicHealth) await instance.register(healthRoutes, { services })
     await instance.register(async function authenticated (scope) {
       scope.addHook('onRequest', authenticate)

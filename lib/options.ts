@@ -81,8 +81,8 @@ export interface ChatPluginOptions extends Partial<Omit<ChatOptionsData, 'storag
   user?: Partial<ChatOptionsData['user']>
   /** Maps a request to the chat user instead of `user.*` property names; return null for "nobody". */
   identify?: (request: FastifyRequest) => ChatUser | null
-  /** The AI participant answering through the host's `/ask` handler. */
-  ai?: AiOptions
+  /** The AI participant answering through the host's `/ask` handler; false turns off one the host config names. */
+  ai?: AiOptions | false
 }
 
 export interface ResolvedOptions extends Omit<ChatOptionsData, 'storage'> {
@@ -144,7 +144,8 @@ function merge (base: Record<string, unknown>, over: Record<string, unknown>): R
   const out: Record<string, unknown> = { ...base }
   for (const [key, value] of Object.entries(over)) {
     if (value === undefined) continue
-    out[key] = isPlainObject(value) && isPlainObject(out[key]) ? { ...out[key] as object, ...value } : value
+    const mergeable = isPlainObject(value) && isPlainObject(out[key]) && !isStorage(value)
+    out[key] = mergeable ? { ...out[key] as object, ...value as object } : value
   }
   return out
 }

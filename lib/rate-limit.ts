@@ -4,10 +4,12 @@
  */
 export interface RateLimiter {
   take (key: string): number
+  /** Gives one back (the send turned out to be a repeat). */
+  refund (key: string): void
 }
 
 export function createRateLimiter (opts: { max: number, windowMs: number }): RateLimiter {
-  if (opts.max === 0) return { take: () => 0 }
+  if (opts.max === 0) return { take: () => 0, refund: () => {} }
   let windowStart = 0
   let counts = new Map<string, number>()
   return {
@@ -21,6 +23,10 @@ export function createRateLimiter (opts: { max: number, windowMs: number }): Rat
       if (used >= opts.max) return windowStart + opts.windowMs - now
       counts.set(key, used + 1)
       return 0
+    },
+    refund (key) {
+      const used = counts.get(key)
+      if (used !== undefined && used > 0) counts.set(key, used - 1)
     }
   }
 }

@@ -2,6 +2,19 @@ import type { FastifyInstance } from 'fastify'
 import type { ChatServices } from '../lib/services.ts'
 
 const DEGRADED_MS = 500
+const DEADLINE_MS = 2000
+
+async function pingWithin (ping: () => Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      ping(),
+      new Promise<never>((resolve, reject) => { timer = setTimeout(() => { reject(new Error(`storage ping took over ${ms} ms`)) }, ms) })
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 /** GET /health and GET /metrics. */
 export default async function healthRoutes (fastify: FastifyInstance, { services }: { services: ChatServices }): Promise<void> {
@@ -11,7 +24,7 @@ export default async function healthRoutes (fastify: FastifyInstance, { services
     const started = performance.now()
     let ok = true
     try {
-      await storage.ping()
+      await pingWithin(async () => { await storage.ping() }, DEADLINE_MS)
     } catch (err) {
       ok = false
       request.log.error({ err }, 'chat storage ping failed')

@@ -16,7 +16,10 @@ export default async function messageRoutes (fastify: FastifyInstance, { service
   })
 
   // Same dedupe as the socket's `send`: a repeat answers with the first message.
+  // Room for the largest allowed content however JSON escapes it (\uXXXX is 6 bytes a byte), plus metadata.
+  const bodyLimit = Math.max(1024 * 1024, services.options.limits.maxMessageBytes * 6 + 64 * 1024)
   fastify.post<{ Params: Params, Body: PostBody }>('/conversations/:id/messages', {
+    bodyLimit,
     schema: { params: ConversationParams, body: PostMessageBody }
   }, async (request, reply) => {
     const { message, created } = await manager.send(auth.user(request), { ...request.body, conversationId: request.params.id })

@@ -12,7 +12,7 @@ export const ParticipantParams = Type.Object({ id: Id, userId: Id })
 export type ParticipantParams = Static<typeof ParticipantParams>
 
 export const CreateConversationBody = Type.Object({
-  title: Type.Optional(Type.String({ maxLength: 200 })),
+  title: Type.Optional(Type.String({ description: 'At most limits.maxTitleLength characters' })),
   participants: Type.Optional(Type.Array(Id, { maxItems: 1000 })),
   ai: Type.Optional(Type.Boolean()),
   metadata: Type.Optional(Metadata)
