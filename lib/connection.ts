@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { Duplex } from 'node:stream'
 import type { RawData, WebSocket } from 'ws'
 import type { ConversationManager, JoinResult } from './conversations.ts'
 import type { Subscriber } from './delivery.ts'
@@ -23,6 +24,12 @@ export interface ConnectionContext {
   metrics: ChatMetrics
   log: FastifyBaseLogger
   onClose: (conn: ChatConnection) => void
+}
+
+function uncork (conn: ChatConnection, raw: Duplex): void {
+  if (!conn.corked) return
+  conn.corked = false
+  raw.uncork()
 }
 
 /** One socket's view of one conversation: frames wait while its `joined` reply is being built. */
@@ -65,6 +72,10 @@ class SocketSubscription implements Subscriber {
   ended (): void {
     this.conn.subscriptionEnded(this)
   }
+
+  flush (): void {
+    this.conn.flush()
+  }
 }
 
 /**
@@ -83,6 +94,8 @@ export class ChatConnection implements HumanSocket {
   private busy = false
   private closed = false
   private readonly subscriptions = new Map<string, SocketSubscription>()
+  /** @internal cleared by uncork() */
+  corked = false
 
   constructor (socket: WebSocket, user: ChatUser, ctx: ConnectionContext) {
     this.socket = socket
@@ -118,14 +131,36 @@ export class ChatConnection implements HumanSocket {
     return [...this.subscriptions.keys()]
   }
 
-  /** Sends a serialized frame; a socket whose outbound buffer is over the limit is closed as a slow consumer. */
+  /**
+   * Sends a serialized frame; a socket whose outbound buffer is over the limit is closed as a slow consumer.
+   * Frames written in one tick leave in one write: the TCP socket is corked until the tick ends.
+   */
   write (frame: string): void {
     if (this.closed || this.socket.readyState !== 1) return
     if (this.socket.bufferedAmount > this.ctx.options.limits.maxBufferedBytes) {
       this.close(CLOSE_SLOW_CONSUMER, 'slow consumer')
       return
     }
+    if (!this.corked) {
+      const raw = this.raw()
+      if (raw !== undefined) {
+        raw.cork()
+        this.corked = true
+        process.nextTick(uncork, this, raw)
+      }
+    }
     this.socket.send(frame)
+  }
+
+  /** Sends the frames batched in this tick now. */
+  flush (): void {
+    const raw = this.raw()
+    if (this.corked && raw !== undefined) uncork(this, raw)
+  }
+
+  private raw (): Duplex | undefined {
+    const raw = (this.socket as unknown as { _socket?: Duplex })._socket
+    return raw !== undefined && typeof raw.cork === 'function' ? raw : undefined
   }
 
   close (code: number, reason: string): void {

@@ -7,6 +7,8 @@ export interface Subscriber {
   write (frame: string, seq?: number): void
   /** The user was removed from the conversation, or it was deleted: the subscription is over. */
   ended (): void
+  /** Sends what this tick has written so far now, rather than at the end of the tick. */
+  flush (): void
 }
 
 export interface ChannelOptions {
@@ -60,6 +62,11 @@ export class Channel {
     for (const sub of this.subscribers) {
       if (sub.userId !== exceptUserId) sub.write(frame)
     }
+  }
+
+  /** Lets every subscriber's batched frames leave now (before slow work in the same tick). */
+  flush (): void {
+    for (const sub of this.subscribers) sub.flush()
   }
 
   close (): void {

@@ -73,6 +73,9 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     broadcast (conversationId, frame) {
       channels.peek(conversationId)?.broadcast(frame)
     },
+    flush (conversationId) {
+      channels.peek(conversationId)?.flush()
+    },
     async finish (conversationId, messageId, patch) {
       const message = await storage.updateMessage(conversationId, messageId, patch)
       if (message === null) return null

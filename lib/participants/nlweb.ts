@@ -176,6 +176,7 @@ export class NLWebParticipant implements AgentParticipant {
 
     try {
       await placeholder
+      api.flush(conversationId) // the chunks leave now; the final store does not hold them back
       const content = status === 'failed' && !parts.some((p) => frameType(p) === 'error')
         ? FAILED_TEXT
         : readableAnswer(parts)

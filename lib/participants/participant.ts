@@ -31,6 +31,8 @@ export interface AgentApi {
   post (conversationId: string, draft: Omit<MessageDraft, 'id' | 'createdAt'> & { id?: string }): Promise<Message>
   /** Sends a frame outside the sequence to every socket in the conversation (stream.chunk). */
   broadcast (conversationId: string, frame: string): void
+  /** Lets the frames written so far in this tick leave now (before a slow step such as a store). */
+  flush (conversationId: string): void
   /** Rewrites a posted message, then sends `stream.end` with the stored result. */
   finish (conversationId: string, messageId: string, patch: MessagePatch): Promise<Message | null>
 }

@@ -136,7 +136,8 @@ function prepare (db: Database.Database) {
       @sender, @content, @parts, @status, @reply_to, @client_message_id, @created_at, @metadata)`),
     updateMessage: s<MessageRow>(`UPDATE messages SET content = COALESCE(@content, content),
       parts = COALESCE(@parts, parts), status = COALESCE(@status, status), metadata = COALESCE(@metadata, metadata)
-      WHERE conversation_id = @conversationId AND id = @id RETURNING *`),
+      WHERE conversation_id = @conversationId AND id = @id RETURNING conversation_id, seq, id, kind, sender_id, sender,
+      content, CASE WHEN @parts IS NULL THEN parts END AS parts, status, reply_to, client_message_id, created_at, metadata`),
     messagesAfter: s<MessageRow>(`SELECT * FROM messages WHERE conversation_id = @conversationId AND seq > @after
       AND (@before IS NULL OR seq < @before) ORDER BY seq LIMIT @limit`),
     newestMessages: s<MessageRow>(`SELECT * FROM (SELECT * FROM messages WHERE conversation_id = @conversationId
@@ -290,7 +291,11 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
         status: orNull(patch.status),
         metadata: json(patch.metadata)
       })
-      return row === undefined ? null : toMessage(row)
+      if (row === undefined) return null
+      const message = toMessage(row)
+      // The parts just written are not read back and parsed again: the caller's (large) answer is returned.
+      if (patch.parts !== undefined) message.parts = patch.parts
+      return message
     },
 
     async getMessages (conversationId, { after, before, limit }) {

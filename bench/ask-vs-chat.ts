@@ -1,0 +1,130 @@
+// bench/ask-vs-chat: the same handler, the same queries, interleaved —
+//   direct /ask (SSE over HTTP, request to last frame)  vs  chat 1+1 (`send` to `stream.end`),
+// plus the time to the first result frame on both. The server runs in its own process.
+//
+//   npm run bench -- [--n 300] [--warmup 30] [--storage sqlite|memory]
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import WebSocket from 'ws'
+
+function arg (name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`)
+  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback
+}
+const N = Number(arg('n', '300'))
+const WARMUP = Number(arg('warmup', '30'))
+const STORAGE = arg('storage', 'sqlite')
+
+const QUERIES = [
+  'pasta recipes', 'vegetarian curry', 'quick chicken dinner', 'chocolate dessert', 'gluten-free bread',
+  'spicy thai soup', 'easy breakfast', 'vegan salad', 'beef stew', 'lemon cake', 'mexican tacos',
+  'healthy lunch', 'seafood paella', 'mushroom risotto', 'french pastry', 'indian lentils'
+]
+
+const server = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', new URL(process.env.BENCH_SERVER ?? './server.ts', import.meta.url).pathname, STORAGE], {
+  stdio: ['pipe', 'pipe', 'inherit']
+})
+const [line] = await once(createInterface({ input: server.stdout }), 'line') as [string]
+const { port } = JSON.parse(line) as { port: number }
+const base = `http://127.0.0.1:${port}`
+
+async function json (path: string, body: unknown, token?: string): Promise<any> {
+  const res = await fetch(base + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+    body: JSON.stringify(body)
+  })
+  return await res.json()
+}
+
+interface Timing { total: number, first: number }
+
+/** /ask over SSE: from the request to the last frame, and to the first result_batch. */
+async function viaAsk (query: string): Promise<Timing> {
+  const t0 = performance.now()
+  let first = NaN
+  const res = await fetch(`${base}/ask?query=${encodeURIComponent(query)}`)
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+  const decoder = new TextDecoder()
+  let buffer = ''
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    buffer += decoder.decode(value, { stream: true })
+    if (Number.isNaN(first) && buffer.includes('"result_batch"')) first = performance.now() - t0
+  }
+  if (!buffer.includes('"complete"')) throw new Error('/ask did not complete')
+  return { total: performance.now() - t0, first }
+}
+
+// Chat 1+1: one conversation per query (so the AI sees the same params as /ask: no earlier turns).
+const token = (await json('/auth/dev-login', { userId: 'bench-user' })).token as string
+const total = N + WARMUP
+const conversations: string[] = []
+for (let i = 0; i < total; i++) conversations.push((await json('/chat/conversations', { title: `q${i}`, ai: true }, token)).id)
+
+const ws = new WebSocket(`ws://127.0.0.1:${port}/chat/ws?access_token=${token}`)
+// Like the /ask client, the chat client only looks at what it needs (no full parse of every frame).
+let onFrame: (text: string) => void = () => {}
+let onError: (text: string) => void = () => {}
+ws.on('message', (data) => {
+  const text = data.toString()
+  if (text.startsWith('{"type":"error"')) onError(text)
+  else onFrame(text)
+})
+await once(ws, 'open')
+for (const id of conversations) {
+  const joined = new Promise<void>((resolve) => { onFrame = (f) => { if (f.startsWith('{"type":"joined"')) resolve() } })
+  ws.send(JSON.stringify({ type: 'join', conversationId: id }))
+  await joined
+}
+
+/** send → stream.end, and send → first stream.chunk carrying a result_batch. */
+async function viaChat (conversationId: string, query: string, n: number): Promise<Timing> {
+  return await new Promise((resolve, reject) => {
+    const t0 = performance.now()
+    let first = NaN
+    const mine = `"conversationId":${JSON.stringify(conversationId)}`
+    onFrame = (f) => {
+      if (!f.includes(mine)) return
+      if (Number.isNaN(first) && f.startsWith('{"type":"stream.chunk"') && f.includes('"message_type":"result_batch"')) first = performance.now() - t0
+      if (f.startsWith('{"type":"stream.end"')) resolve({ total: performance.now() - t0, first })
+    }
+    onError = (f) => { reject(new Error(`chat error: ${f}`)) }
+    ws.send(JSON.stringify({ type: 'send', conversationId, clientMessageId: `b${n}`, content: query }))
+  })
+}
+
+const ask: Timing[] = []
+const chat: Timing[] = []
+for (let i = 0; i < total; i++) {
+  const query = QUERIES[i % QUERIES.length]
+  // Interleaved, alternating which goes first, so drift and warm caches favour neither.
+  let a: Timing, c: Timing
+  if (i % 2 === 0) { a = await viaAsk(query); c = await viaChat(conversations[i], query, i) } else { c = await viaChat(conversations[i], query, i); a = await viaAsk(query) }
+  if (i >= WARMUP) { ask.push(a); chat.push(c) }
+}
+ws.close()
+server.stdin?.end()
+await once(server, 'exit')
+
+function pct (values: number[], p: number): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((x, y) => x - y) // queries without results have no first result
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
+}
+const fmt = (ms: number): string => ms.toFixed(3).padStart(9)
+const rows: Array<[string, number[], number[]]> = [
+  ['to last frame (ms)', ask.map((x) => x.total), chat.map((x) => x.total)],
+  ['to first result (ms)', ask.map((x) => x.first), chat.map((x) => x.first)]
+]
+console.log(`ask-vs-chat: ${N} queries each (after ${WARMUP} warm-up), interleaved, storage=${STORAGE}, node ${process.version}`)
+console.log('baseline = direct /ask (SSE over HTTP); chat = 1 human + AI over /chat/ws')
+console.log('')
+console.log('| measure              | pct | /ask (baseline) |      chat | chat / ask |')
+console.log('|----------------------|-----|-----------------|-----------|------------|')
+for (const [name, a, c] of rows) {
+  for (const p of [50, 95, 99]) {
+    console.log(`| ${name.padEnd(20)} | p${p} | ${fmt(pct(a, p)).padStart(15)} | ${fmt(pct(c, p))} | ${(pct(c, p) / pct(a, p)).toFixed(3).padStart(10)} |`)
+  }
+}
