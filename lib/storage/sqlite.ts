@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
+import { startCheckpointer } from './sqlite-checkpointer.ts'
 import { CHAT_ERR_NOT_FOUND } from '../errors.ts'
 import type { ConversationRecord, Message, ParticipantRecord } from '../schemas/entities.ts'
 import type { AddParticipantResult, AppendResult, AuditEntry, ChatStorage, MessageDraft } from './types.ts'
@@ -214,6 +215,7 @@ function connect (filename: string) {
 export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
   let c: ReturnType<typeof connect>
   let q: ReturnType<typeof prepare>
+  let checkpointer: { stop: () => Promise<void> } | undefined
 
   return {
     name: 'sqlite',
@@ -221,9 +223,15 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
     async init () {
       c = connect(opts.filename)
       q = c.q
+      if (c.db.memory) return
+      // Checkpoints happen in a worker; the main connection steps in only if the WAL grows past ~40 MB.
+      c.db.pragma('wal_autocheckpoint = 10000')
+      checkpointer = startCheckpointer(opts.filename)
     },
 
     async close () {
+      await checkpointer?.stop()
+      checkpointer = undefined
       if (c?.db.open) c.db.close()
     },
 
