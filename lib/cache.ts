@@ -35,6 +35,26 @@ export interface ConversationCache {
 export function createConversationCache (storage: ChatStorage, opts: { max: number, messages: number }): ConversationCache {
   const lru = new LRUCache<string, CachedConversation>({ max: opts.max })
   const loading = new Map<string, Promise<CachedConversation | null>>()
+  /** Messages delivered while their conversation was being loaded: the load may have read before them. */
+  const landed = new Map<string, Message[]>()
+
+  function apply (entry: CachedConversation, message: Message): void {
+    const recent = entry.recent
+    const last = recent.length === 0 ? 0 : recent[recent.length - 1].seq
+    if (message.seq > last) {
+      // Keep the window contiguous: a jump means we missed some, so start over from this one.
+      if (message.seq !== last + 1 && recent.length > 0) recent.length = 0
+      recent.push(message)
+      if (recent.length > opts.messages) recent.splice(0, recent.length - opts.messages)
+    } else {
+      const i = message.seq - (recent[0]?.seq ?? 0)
+      // An update replaces the message, but a late copy of an AI answer never undoes its completion.
+      const stale = message.status === 'streaming' && recent[i]?.status !== 'streaming'
+      if (i >= 0 && recent[i]?.id === message.id && !stale) recent[i] = message
+    }
+    if (message.seq > entry.record.lastSeq) entry.record.lastSeq = message.seq
+    if (message.createdAt > entry.record.updatedAt) entry.record.updatedAt = message.createdAt
+  }
 
   async function load (id: string): Promise<CachedConversation | null> {
     const [record, participants, recent] = await Promise.all([
@@ -42,6 +62,8 @@ export function createConversationCache (storage: ChatStorage, opts: { max: numb
       storage.getParticipants(id),
       storage.getMessages(id, { limit: opts.messages })
     ])
+    const late = landed.get(id) ?? []
+    landed.delete(id)
     if (record === null) return null
     // A write may have landed while we read: keep what is already cached.
     const current = lru.get(id)
@@ -51,6 +73,7 @@ export function createConversationCache (storage: ChatStorage, opts: { max: numb
       participants: new Map(participants.map((p) => [p.id, p])),
       recent
     }
+    for (const message of late) apply(entry, message)
     lru.set(id, entry)
     return entry
   }
@@ -75,20 +98,13 @@ export function createConversationCache (storage: ChatStorage, opts: { max: numb
 
     putMessage (message) {
       const entry = lru.peek(message.conversationId)
-      if (entry === undefined) return
-      const recent = entry.recent
-      const last = recent.length === 0 ? 0 : recent[recent.length - 1].seq
-      if (message.seq > last) {
-        // Keep the window contiguous: a jump means we missed some, so start over from this one.
-        if (message.seq !== last + 1 && recent.length > 0) recent.length = 0
-        recent.push(message)
-        if (recent.length > opts.messages) recent.splice(0, recent.length - opts.messages)
-      } else {
-        const i = message.seq - recent[0]?.seq
-        if (i >= 0 && recent[i]?.id === message.id) recent[i] = message
+      if (entry !== undefined) {
+        apply(entry, message)
+      } else if (loading.has(message.conversationId)) {
+        const list = landed.get(message.conversationId) ?? []
+        list.push(message)
+        landed.set(message.conversationId, list)
       }
-      if (message.seq > entry.record.lastSeq) entry.record.lastSeq = message.seq
-      entry.record.updatedAt = message.createdAt > entry.record.updatedAt ? message.createdAt : entry.record.updatedAt
     },
 
     setParticipant (conversationId, participant) {
@@ -112,8 +128,12 @@ export function createConversationCache (storage: ChatStorage, opts: { max: numb
       const recent = entry.recent
       const lastSeq = entry.record.lastSeq
       const first = recent.length === 0 ? lastSeq + 1 : recent[0].seq
-      // Covered when nothing between `after` and the window's start is missing.
+      const last = recent.length === 0 ? lastSeq : recent[recent.length - 1].seq
+      // Covered when nothing between `after` and the window's start is missing, and the window reaches
+      // as far up the range as this entry knows of.
       if (after + 1 < first && first > 1) return undefined
+      const top = Math.min(before - 1, lastSeq)
+      if (top > last && top > after) return undefined
       const out: Message[] = []
       for (const m of recent) if (m.seq > after && m.seq < before) out.push(m)
       return out

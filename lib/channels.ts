@@ -62,9 +62,8 @@ export function createChannels (deps: {
     end (id) {
       const ch = channels.get(id)
       if (ch === undefined) return []
-      ch.close()
       channels.delete(id)
-      return [...ch.subscribers]
+      return ch.close()
     },
     all: () => channels.values(),
     get size () { return channels.size },

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Duplex } from 'node:stream'
 import type { RawData, WebSocket } from 'ws'
 import type { ConversationManager, JoinResult } from './conversations.ts'
-import type { Subscriber } from './delivery.ts'
+import type { Subscriber, WireFrame } from './delivery.ts'
 import { CHAT_ERR_BAD_FRAME, CHAT_ERR_QUEUE_FULL, toPublicError, type ChatErrorLike } from './errors.ts'
 import { parseClientFrame } from './frames.ts'
 import { newId } from './ids.ts'
@@ -15,6 +15,7 @@ import type { ClientFrame, JoinFrame, SendFrame } from './schemas/frames.ts'
 export const CLOSE_NORMAL = 1000
 export const CLOSE_GOING_AWAY = 1001
 export const CLOSE_POLICY = 1008
+export const CLOSE_TOO_BIG = 1009
 export const CLOSE_HEARTBEAT = 4008
 export const CLOSE_SLOW_CONSUMER = 4029
 
@@ -25,6 +26,9 @@ export interface ConnectionContext {
   log: FastifyBaseLogger
   onClose: (conn: ChatConnection) => void
 }
+
+/** Pre-encoded frames still go out as text frames. */
+const TEXT = { binary: false }
 
 function uncork (conn: ChatConnection, raw: Duplex): void {
   if (!conn.corked) return
@@ -38,7 +42,7 @@ class SocketSubscription implements Subscriber {
   readonly conversationId: string
   /** Highest message seq this socket has been given; a repeat at or below it is dropped. */
   seen = 0
-  private held: Array<[string, number | undefined]> | null = []
+  private held: Array<[WireFrame, number | undefined]> | null = []
 
   constructor (conn: ChatConnection, conversationId: string) {
     this.conn = conn
@@ -49,7 +53,7 @@ class SocketSubscription implements Subscriber {
     return this.conn.user.id
   }
 
-  write (frame: string, seq?: number): void {
+  write (frame: WireFrame, seq?: number): void {
     if (this.held !== null) {
       this.held.push([frame, seq])
       return
@@ -90,7 +94,8 @@ export class ChatConnection implements HumanSocket {
   readonly openedAt = new Date().toISOString()
   private readonly socket: WebSocket
   private readonly ctx: ConnectionContext
-  private readonly queue: string[] = []
+  private readonly queue: Array<[text: string, bytes: number]> = []
+  private queuedBytes = 0
   private busy = false
   private closed = false
   private readonly subscriptions = new Map<string, SocketSubscription>()
@@ -135,7 +140,7 @@ export class ChatConnection implements HumanSocket {
    * Sends a serialized frame; a socket whose outbound buffer is over the limit is closed as a slow consumer.
    * Frames written in one tick leave in one write: the TCP socket is corked until the tick ends.
    */
-  write (frame: string): void {
+  write (frame: string | WireFrame): void {
     if (this.closed || this.socket.readyState !== 1) return
     if (this.socket.bufferedAmount > this.ctx.options.limits.maxBufferedBytes) {
       this.close(CLOSE_SLOW_CONSUMER, 'slow consumer')
@@ -149,7 +154,7 @@ export class ChatConnection implements HumanSocket {
         process.nextTick(uncork, this, raw)
       }
     }
-    this.socket.send(frame)
+    this.socket.send(frame, TEXT)
   }
 
   /** Sends the frames batched in this tick now. */
@@ -192,24 +197,33 @@ export class ChatConnection implements HumanSocket {
       this.fail(new CHAT_ERR_BAD_FRAME('frames must be JSON text'), undefined)
       return
     }
-    if (this.queue.length >= this.ctx.options.limits.maxQueuedFrames) {
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength
+    const { maxFrameBytes, maxQueuedFrames, maxBufferedBytes } = this.ctx.options.limits
+    // The ws server enforces this too, unless the host registered @fastify/websocket with its own maxPayload.
+    if (size > maxFrameBytes) {
+      this.close(CLOSE_TOO_BIG, 'frame too big')
+      return
+    }
+    if (this.queue.length >= maxQueuedFrames || this.queuedBytes + size > maxBufferedBytes) {
       this.fail(new CHAT_ERR_QUEUE_FULL(), undefined)
       return
     }
-    this.queue.push(data.toString())
+    this.queuedBytes += size
+    this.queue.push([data.toString(), size])
     if (!this.busy) void this.drain()
   }
 
   private async drain (): Promise<void> {
     this.busy = true
     while (this.queue.length > 0 && !this.closed) {
-      const text = this.queue.shift() as string
+      const [text, bytes] = this.queue.shift() as [string, number]
+      this.queuedBytes -= bytes
       let frame: ClientFrame | undefined
       try {
         frame = parseClientFrame(text)
         await this.handle(frame)
       } catch (err) {
-        this.fail(err as ChatErrorLike & { ref?: string }, frame?.ref)
+        this.fail(err, frame?.ref)
       }
     }
     this.busy = false
@@ -290,8 +304,11 @@ export class ChatConnection implements HumanSocket {
     this.write(JSON.stringify(ref === undefined ? body : { ...body, ref }))
   }
 
-  private fail (err: ChatErrorLike & { ref?: string }, ref: string | undefined): void {
+  private fail (thrown: unknown, ref: string | undefined): void {
+    const err = (typeof thrown === 'object' && thrown !== null ? thrown : {}) as ChatErrorLike & { ref?: string }
     const pub = toPublicError(err)
+    // Over the socket, a value the frame schema cannot express (blank content) is a bad frame too.
+    if (pub.code === 'BAD_REQUEST') pub.code = 'BAD_FRAME'
     this.ctx.metrics.errors.inc({ code: pub.code, transport: 'ws' })
     if (pub.status >= 500) this.ctx.log.error({ err, userId: this.user.id }, 'chat frame failed')
     else this.ctx.log.info({ code: pub.code, userId: this.user.id, reason: pub.message }, 'chat frame rejected')
@@ -306,6 +323,7 @@ export class ChatConnection implements HumanSocket {
     if (this.closed) return
     this.closed = true
     this.queue.length = 0
+    this.queuedBytes = 0
     this.ctx.onClose(this) // first, so presence sees this socket gone
     for (const [id, sub] of this.subscriptions) this.ctx.manager.leave(sub, id)
     this.subscriptions.clear()

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { CachedConversation, ConversationCache } from './cache.ts'
 import type { Channels } from './channels.ts'
-import type { Subscriber } from './delivery.ts'
+import { encode, type Subscriber, type WireFrame } from './delivery.ts'
 import {
   CHAT_ERR_BAD_REQUEST, CHAT_ERR_CONFLICT, CHAT_ERR_FORBIDDEN, CHAT_ERR_NOT_FOUND, CHAT_ERR_PARTICIPANT_LIMIT,
   CHAT_ERR_RATE_LIMITED, CHAT_ERR_TOO_LARGE, withRetryAfter
@@ -31,6 +31,26 @@ export interface JoinResult {
 }
 
 const SYSTEM_SENDER = { id: 'system', name: 'system', type: 'system' as const }
+const MAX_METADATA_DEPTH = 16
+
+/** True when `messages` (ascending) end at `top`, or the range (after, top] is empty. */
+function reaches (messages: Message[], after: number, top: number): boolean {
+  return top <= after || (messages.length > 0 && messages[messages.length - 1].seq >= top)
+}
+
+/** True when a JSON value nests deeper than `max` (checked without recursion limits of its own). */
+function depthOver (value: unknown, max: number): boolean {
+  let level: unknown[] = [value]
+  for (let depth = 0; level.length > 0; depth++) {
+    if (depth > max) return true
+    const next: unknown[] = []
+    for (const v of level) {
+      if (typeof v === 'object' && v !== null) next.push(...Object.values(v))
+    }
+    level = next
+  }
+  return false
+}
 
 export type ConversationManager = ReturnType<typeof createConversationManager>
 
@@ -79,7 +99,8 @@ export function createConversationManager (deps: {
 
   /** Stores a message with the next seq, then hands it to the channel; `onStored` runs in between (ack). */
   async function append (
-    entry: CachedConversation, draft: MessageDraft, onStored?: (result: AppendResult) => void, extra?: string[]
+    entry: CachedConversation, draft: MessageDraft,
+    opts: { onStored?: (result: AppendResult) => void, extra?: WireFrame[], waitForDelivery?: boolean } = {}
   ): Promise<AppendResult> {
     const ch = channels.open(entry)
     ch.inflight++
@@ -87,21 +108,32 @@ export function createConversationManager (deps: {
     const end = metrics.storeSeconds.startTimer()
     try {
       result = await storage.appendMessage(entry.record.id, draft)
-    } finally {
+    } catch (err) {
       ch.inflight--
+      channels.release(ch)
+      throw err
+    } finally {
       end()
     }
+    ch.inflight--
     if (result.created) metrics.messages.inc({ kind: draft.kind })
     else metrics.duplicates.inc()
-    onStored?.(result)
-    if (result.created) ch.deliver(result.message, extra)
+    opts.onStored?.(result)
+    if (result.created) {
+      if (opts.waitForDelivery === true) {
+        // Resolves once it has gone out in order (an AI's stream.start must precede its chunks).
+        await new Promise<void>((resolve) => { ch.deliver(result.message, opts.extra, resolve) })
+      } else {
+        ch.deliver(result.message, opts.extra)
+      }
+    }
     channels.release(ch)
     return result
   }
 
-  function membershipFrame (conversationId: string, event: 'joined' | 'left', p: ParticipantRecord): string {
+  function membershipFrame (conversationId: string, event: 'joined' | 'left', p: ParticipantRecord): WireFrame {
     const participant: Participant = { ...p, online: p.type === 'ai' || deps.isOnline(p.id) }
-    return JSON.stringify({ type: 'participant', conversationId, event, participant })
+    return encode({ type: 'participant', conversationId, event, participant })
   }
 
   async function appendMembership (entry: CachedConversation, event: 'joined' | 'left', p: ParticipantRecord): Promise<void> {
@@ -112,7 +144,17 @@ export function createConversationManager (deps: {
       content: `${p.name} ${event === 'joined' ? 'joined' : 'left'}`,
       createdAt: new Date().toISOString(),
       metadata: { event: `participant.${event}`, participant: { id: p.id, name: p.name, type: p.type } }
-    }, undefined, [membershipFrame(entry.record.id, event, p)])
+    }, { extra: [membershipFrame(entry.record.id, event, p)] })
+  }
+
+  /** Metadata is the client's own JSON: bounded in size and depth so it can neither flood nor break a frame. */
+  function checkMetadata (metadata: Record<string, unknown> | undefined): void {
+    if (metadata === undefined) return
+    if (depthOver(metadata, MAX_METADATA_DEPTH)) throw new CHAT_ERR_BAD_REQUEST(`metadata is nested deeper than ${MAX_METADATA_DEPTH}`)
+    const bytes = Buffer.byteLength(JSON.stringify(metadata))
+    if (bytes > limits.maxMetadataBytes) {
+      throw new CHAT_ERR_TOO_LARGE(`metadata is ${bytes} bytes, the limit is ${limits.maxMetadataBytes}`)
+    }
   }
 
   function checkContent (content: string): void {
@@ -136,7 +178,7 @@ export function createConversationManager (deps: {
     if (ch === undefined) return
     for (const sub of [...ch.subscribers]) {
       if (sub.userId === userId) {
-        ch.subscribers.delete(sub)
+        ch.remove(sub)
         sub.ended()
       }
     }
@@ -149,12 +191,15 @@ export function createConversationManager (deps: {
     member,
 
     async create (user: ChatUser, body: { title?: string, participants?: string[], ai?: boolean, metadata?: Record<string, unknown> }): Promise<Conversation> {
-      const others = [...new Set(body.participants ?? [])].filter((id) => id !== user.id)
-      let agent: AgentParticipant | undefined
-      if (body.ai === true) {
+      const listed = [...new Set(body.participants ?? [])].filter((id) => id !== user.id)
+      // An AI listed by id joins as the AI, never as a human of the same id.
+      const others = listed.filter((id) => !agents.has(id))
+      let agent = listed.map((id) => agents.get(id)).find((a) => a !== undefined)
+      if (body.ai === true && agent === undefined) {
         agent = agents.values().next().value
         if (agent === undefined) throw new CHAT_ERR_BAD_REQUEST('no AI participant is configured')
       }
+      checkMetadata(body.metadata)
       const count = 1 + others.length + (agent === undefined ? 0 : 1)
       if (count > limits.maxParticipants) throw new CHAT_ERR_PARTICIPANT_LIMIT(String(limits.maxParticipants))
       const title = body.title ?? ''
@@ -200,6 +245,7 @@ export function createConversationManager (deps: {
       await storage.deleteConversation(id)
       cache.delete(id)
       endSubscriptions(id)
+      for (const agent of agents.values()) agent.cancel(id)
       await audit(user, 'conversation.delete', id, { title: entry.record.title })
     },
 
@@ -252,6 +298,7 @@ export function createConversationManager (deps: {
       const entry = await member(user, input.conversationId)
       if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
       checkContent(input.content)
+      checkMetadata(input.metadata)
       const wait = limiter.take(user.id)
       if (wait > 0) {
         // A retry of a stored message is answered with it, limit or not: dedupe is a guarantee.
@@ -271,7 +318,7 @@ export function createConversationManager (deps: {
         createdAt: new Date().toISOString()
       }
       if (input.metadata !== undefined) draft.metadata = input.metadata
-      const result = await append(entry, draft, onStored)
+      const result = await append(entry, draft, { onStored })
       if (!result.created) limiter.refund(user.id)
       return result
     },
@@ -281,10 +328,10 @@ export function createConversationManager (deps: {
       const ch = channels.peek(id)
       // The cache holds what was delivered; while appends are in flight storage may hold more (acked) ones.
       if (ch === undefined || ch.inflight === 0) {
-        const hi = Math.min(query.before ?? Infinity, entry.record.lastSeq + 1)
+        const hi = Math.min(query.before ?? Infinity, Math.max(entry.record.lastSeq, ch?.delivered ?? 0) + 1)
         const lo = query.after ?? Math.max(0, hi - 1 - query.limit)
         const hit = cache.window(entry, lo, hi)
-        if (hit !== undefined) return hit.slice(0, query.limit)
+        if (hit !== undefined && reaches(hit, lo, Math.min(hi - 1, lo + query.limit))) return hit.slice(0, query.limit)
       }
       return await storage.getMessages(id, query)
     },
@@ -296,8 +343,7 @@ export function createConversationManager (deps: {
     async join (user: ChatUser, id: string, since: number | undefined, sub: Subscriber): Promise<JoinResult> {
       const entry = await member(user, id)
       const ch = channels.open(entry)
-      const firstOfUser = ![...ch.subscribers].some((s) => s.userId === user.id)
-      ch.subscribers.add(sub)
+      const firstOfUser = ch.add(sub)
       const upto = ch.delivered
       let after: number
       let recovered: boolean
@@ -313,10 +359,14 @@ export function createConversationManager (deps: {
       }
       let messages: Message[]
       try {
-        messages = cache.window(entry, after, upto + 1) ??
-          await storage.getMessages(id, { after, before: upto + 1, limit })
+        // From the cache only when it holds the whole range up to what was delivered (it may lag after
+        // an eviction); otherwise from storage.
+        const hit = cache.window(entry, after, upto + 1)
+        messages = hit !== undefined && reaches(hit, after, upto)
+          ? hit.slice(-limit)
+          : await storage.getMessages(id, { after, before: upto + 1, limit })
       } catch (err) {
-        ch.subscribers.delete(sub)
+        ch.remove(sub)
         channels.release(ch)
         throw err
       }
@@ -324,7 +374,7 @@ export function createConversationManager (deps: {
         const p = entry.participants.get(user.id)
         if (p !== undefined) {
           const participant: Participant = { ...p, online: true }
-          ch.broadcast(JSON.stringify({ type: 'participant', conversationId: id, event: 'online', participant }), user.id)
+          ch.broadcast(encode({ type: 'participant', conversationId: id, event: 'online', participant }), user.id)
         }
       }
       return { conversation: view(entry), lastSeq: upto, messages, recovered }
@@ -333,12 +383,12 @@ export function createConversationManager (deps: {
     /** Unsubscribes; tells the others when the user's last socket there went away. */
     leave (sub: Subscriber, id: string): void {
       const ch = channels.peek(id)
-      if (ch === undefined || !ch.subscribers.delete(sub)) return
-      if (![...ch.subscribers].some((s) => s.userId === sub.userId)) {
+      if (ch === undefined || !ch.subscribers.has(sub)) return
+      if (ch.remove(sub)) {
         const p = cache.peek(id)?.participants.get(sub.userId)
         if (p !== undefined) {
           const participant: Participant = { ...p, online: deps.isOnline(p.id) }
-          ch.broadcast(JSON.stringify({ type: 'participant', conversationId: id, event: 'offline', participant }))
+          ch.broadcast(encode({ type: 'participant', conversationId: id, event: 'offline', participant }))
         }
       }
       channels.release(ch)
@@ -346,7 +396,7 @@ export function createConversationManager (deps: {
 
     async typing (user: ChatUser, id: string): Promise<void> {
       await member(user, id)
-      channels.peek(id)?.broadcast(JSON.stringify({ type: 'typing', conversationId: id, participantId: user.id }), user.id)
+      channels.peek(id)?.broadcast(encode({ type: 'typing', conversationId: id, participantId: user.id }), user.id)
     },
 
     async cancel (user: ChatUser, id: string, messageId: string): Promise<void> {
@@ -362,7 +412,7 @@ export function createConversationManager (deps: {
       const entry = await cache.get(conversationId)
       if (entry === null) throw new CHAT_ERR_NOT_FOUND('Conversation')
       if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
-      return (await append(entry, draft)).message
+      return (await append(entry, draft, { waitForDelivery: true })).message
     },
 
     async audit (user: ChatUser, action: string, target: string, details?: Record<string, unknown>): Promise<void> {

@@ -1,10 +1,13 @@
 import type { Message } from './schemas/entities.ts'
 
-/** One socket's subscription to one conversation; receives pre-serialized frames. */
+/** A frame as it goes out: serialized and UTF-8 encoded once, whatever the number of recipients. */
+export type WireFrame = Buffer
+
+/** One socket's subscription to one conversation; receives pre-encoded frames. */
 export interface Subscriber {
   readonly userId: string
   /** `seq` is given for frames that carry a new message (message, stream.start); used to drop repeats. */
-  write (frame: string, seq?: number): void
+  write (frame: WireFrame, seq?: number): void
   /** The user was removed from the conversation, or it was deleted: the subscription is over. */
   ended (): void
   /** Sends what this tick has written so far now, rather than at the end of the tick. */
@@ -20,9 +23,19 @@ export interface ChannelOptions {
   onError: (err: unknown) => void
 }
 
-export function messageFrame (message: Message): string {
+export function encode (frame: unknown): WireFrame {
+  return Buffer.from(JSON.stringify(frame))
+}
+
+export function messageFrame (message: Message): WireFrame {
   const type = message.kind === 'ai' && message.status === 'streaming' ? 'stream.start' : 'message'
-  return JSON.stringify({ type, conversationId: message.conversationId, message })
+  return encode({ type, conversationId: message.conversationId, message })
+}
+
+interface Pending {
+  message: Message
+  extra?: WireFrame[]
+  emitted?: () => void
 }
 
 /**
@@ -36,7 +49,9 @@ export class Channel {
   delivered: number
   /** Appends started here and not yet delivered. */
   inflight = 0
-  private readonly pending = new Map<number, { message: Message, extra?: string[] }>()
+  /** Subscribed sockets per user: presence without scanning every subscriber. */
+  private readonly perUser = new Map<string, number>()
+  private readonly pending = new Map<number, Pending>()
   private gapTimer: NodeJS.Timeout | undefined
   private readonly opts: ChannelOptions
 
@@ -50,15 +65,39 @@ export class Channel {
     return this.subscribers.size === 0 && this.inflight === 0 && this.pending.size === 0
   }
 
+  /** Adds a subscriber; true when it is the user's first socket here. */
+  add (sub: Subscriber): boolean {
+    if (this.subscribers.has(sub)) return false
+    this.subscribers.add(sub)
+    const n = this.perUser.get(sub.userId) ?? 0
+    this.perUser.set(sub.userId, n + 1)
+    return n === 0
+  }
+
+  /** Removes a subscriber; true when it was the user's last socket here. */
+  remove (sub: Subscriber): boolean {
+    if (!this.subscribers.delete(sub)) return false
+    const n = (this.perUser.get(sub.userId) ?? 1) - 1
+    if (n > 0) {
+      this.perUser.set(sub.userId, n)
+      return false
+    }
+    this.perUser.delete(sub.userId)
+    return true
+  }
+
   /** Queues a stored message; it goes out once every lower seq has. `extra` frames follow it. */
-  deliver (message: Message, extra?: string[]): void {
-    if (message.seq <= this.delivered || this.pending.has(message.seq)) return
-    this.pending.set(message.seq, { message, extra })
+  deliver (message: Message, extra?: WireFrame[], emitted?: () => void): void {
+    if (message.seq <= this.delivered || this.pending.has(message.seq)) {
+      emitted?.()
+      return
+    }
+    this.pending.set(message.seq, { message, extra, emitted })
     this.drain()
   }
 
   /** A frame outside the sequence (typing, stream chunks, presence) to everyone, or to all but one user. */
-  broadcast (frame: string, exceptUserId?: string): void {
+  broadcast (frame: WireFrame, exceptUserId?: string): void {
     for (const sub of this.subscribers) {
       if (sub.userId !== exceptUserId) sub.write(frame)
     }
@@ -69,10 +108,16 @@ export class Channel {
     for (const sub of this.subscribers) sub.flush()
   }
 
-  close (): void {
+  /** Stops the sequencer; returns the subscribers it had, and forgets them. */
+  close (): Subscriber[] {
     clearTimeout(this.gapTimer)
     this.gapTimer = undefined
+    for (const p of this.pending.values()) p.emitted?.()
     this.pending.clear()
+    const subs = [...this.subscribers]
+    this.subscribers.clear()
+    this.perUser.clear()
+    return subs
   }
 
   private drain (): void {
@@ -80,7 +125,7 @@ export class Channel {
     while (next !== undefined) {
       this.pending.delete(this.delivered + 1)
       this.delivered++
-      this.emit(next.message, next.extra)
+      this.emit(next)
       next = this.pending.get(this.delivered + 1)
     }
     if (this.pending.size === 0) {
@@ -91,24 +136,28 @@ export class Channel {
     }
   }
 
-  private emit (message: Message, extra?: string[]): void {
-    const frame = messageFrame(message) // serialized once for every recipient
-    for (const sub of this.subscribers) sub.write(frame, message.seq)
-    if (extra !== undefined) {
-      for (const e of extra) this.broadcast(e)
-    }
+  private emit ({ message, extra, emitted }: Pending): void {
     try {
+      const frame = messageFrame(message) // encoded once for every recipient
+      for (const sub of this.subscribers) sub.write(frame, message.seq)
+      if (extra !== undefined) {
+        for (const e of extra) this.broadcast(e)
+      }
       this.opts.onDeliver(message)
     } catch (err) {
       this.opts.onError(err)
     }
+    emitted?.()
   }
 
   private fillGap (): void {
     this.gapTimer = undefined
     if (this.pending.size === 0) return
     const lowest = Math.min(...this.pending.keys())
-    this.opts.fill(this.id, this.delivered, lowest).then((found) => {
+    this.opts.fill(this.id, this.delivered, lowest).catch((err: unknown) => {
+      this.opts.onError(err)
+      return []
+    }).then((found) => {
       for (const m of found) this.deliver(m)
       // With no append of ours still running, whatever storage does not have was never stored:
       // skip past it so the rest can go out. Otherwise the missing one is still on its way.
@@ -116,9 +165,6 @@ export class Channel {
         this.delivered = Math.min(...this.pending.keys()) - 1
       }
       this.drain()
-    }, (err: unknown) => {
-      this.opts.onError(err)
-      this.drain()
-    })
+    }).catch((err: unknown) => { this.opts.onError(err) })
   }
 }

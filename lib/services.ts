@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { createAuth, type ChatAuth } from './auth.ts'
-import { createConversationCache, type ConversationCache } from './cache.ts'
+import { createConversationCache, type CachedConversation, type ConversationCache } from './cache.ts'
+import { encode } from './delivery.ts'
 import { createChannels, type Channels } from './channels.ts'
 import { ChatConnection } from './connection.ts'
 import { ConnectionRegistry } from './connections.ts'
@@ -40,13 +41,16 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     cache,
     log,
     onDeliver (message) {
-      // Agents hear every message of the conversations they are in.
+      // Agents hear every message of the conversations they are in (an evicted one is loaded again).
       if (agents.size === 0) return
-      const entry = cache.peek(message.conversationId)
-      if (entry === undefined) return
-      for (const p of entry.participants.values()) {
-        if (p.type === 'ai') agents.get(p.id)?.onMessage(message.conversationId, message)
+      const notify = (entry: CachedConversation | null | undefined): void => {
+        for (const p of entry?.participants.values() ?? []) {
+          if (p.type === 'ai') agents.get(p.id)?.onMessage(message.conversationId, message)
+        }
       }
+      const entry = cache.peek(message.conversationId)
+      if (entry !== undefined) notify(entry)
+      else cache.get(message.conversationId).then(notify, (err: unknown) => { log.error({ err }, 'chat AI notification failed') })
     }
   })
   const metrics = createMetrics({ conversations: () => cache.size, channels: () => channels.size })
@@ -71,7 +75,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
       return await manager.post(conversationId, { ...draft, id: draft.id ?? newId(), createdAt: new Date().toISOString() })
     },
     broadcast (conversationId, frame) {
-      channels.peek(conversationId)?.broadcast(frame)
+      channels.peek(conversationId)?.broadcast(Buffer.from(frame))
     },
     flush (conversationId) {
       channels.peek(conversationId)?.flush()
@@ -80,7 +84,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
       const message = await storage.updateMessage(conversationId, messageId, patch)
       if (message === null) return null
       cache.putMessage(message)
-      channels.peek(conversationId)?.broadcast(JSON.stringify({ type: 'stream.end', conversationId, message }))
+      channels.peek(conversationId)?.broadcast(encode({ type: 'stream.end', conversationId, message }))
       return message
     }
   }

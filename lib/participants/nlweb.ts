@@ -39,7 +39,6 @@ export interface NLWebParticipantOptions {
 interface Running {
   conversationId: string
   controller: AbortController
-  done: Promise<void>
 }
 
 const CANCELLED = Symbol('cancelled')
@@ -69,6 +68,8 @@ export class NLWebParticipant implements AgentParticipant {
   private metrics: ChatMetrics | undefined
   private api: AgentApi | undefined
   private readonly running = new Map<string, Running>()
+  private readonly answers = new Set<Promise<void>>()
+  private closing = false
 
   constructor (opts: NLWebParticipantOptions) {
     this.handler = opts.handler
@@ -90,23 +91,29 @@ export class NLWebParticipant implements AgentParticipant {
   }
 
   onMessage (conversationId: string, message: Message): void {
-    if (message.kind !== 'text' || message.sender.type !== 'human' || this.api === undefined) return
-    this.answer(this.api, conversationId, message).catch((err: unknown) => {
+    if (message.kind !== 'text' || message.sender.type !== 'human' || this.api === undefined || this.closing) return
+    // Tracked from the first moment, so close() waits for answers still gathering their context.
+    const answer = this.answer(this.api, conversationId, message).catch((err: unknown) => {
       this.log?.error({ err, conversationId }, 'chat AI answer failed')
-    })
+    }).finally(() => { this.answers.delete(answer) })
+    this.answers.add(answer)
   }
 
-  cancel (conversationId: string, messageId: string): boolean {
-    const run = this.running.get(messageId)
-    if (run === undefined || run.conversationId !== conversationId) return false
-    run.controller.abort(CANCELLED)
-    return true
+  cancel (conversationId: string, messageId?: string): boolean {
+    let stopped = false
+    for (const [id, run] of this.running) {
+      if (run.conversationId === conversationId && (messageId === undefined || id === messageId)) {
+        run.controller.abort(CANCELLED)
+        stopped = true
+      }
+    }
+    return stopped
   }
 
   async close (): Promise<void> {
-    const all = [...this.running.values()]
-    for (const run of all) run.controller.abort(CANCELLED)
-    await Promise.allSettled(all.map(async (r) => { await r.done }))
+    this.closing = true
+    for (const run of this.running.values()) run.controller.abort(CANCELLED)
+    await Promise.allSettled([...this.answers])
   }
 
   private async answer (api: AgentApi, conversationId: string, question: Message): Promise<void> {
@@ -120,8 +127,8 @@ export class NLWebParticipant implements AgentParticipant {
       question, history, aiId: this.id, mention: this.mention, limits: this.limits, site: this.site, queryId: id
     })
     const controller = new AbortController()
-    let finish: () => void = () => {}
-    this.running.set(id, { conversationId, controller, done: new Promise((resolve) => { finish = resolve }) })
+    if (this.closing) return
+    this.running.set(id, { conversationId, controller })
     const timer = setTimeout(() => { controller.abort(TIMED_OUT) }, this.timeoutMs).unref()
     const askedAt = performance.now()
 
@@ -184,7 +191,6 @@ export class NLWebParticipant implements AgentParticipant {
       this.metrics?.aiAnswers.inc({ status })
     } finally {
       this.running.delete(id)
-      finish()
     }
   }
 }

@@ -15,8 +15,8 @@ export interface AgentParticipant {
   attach (api: AgentApi, deps?: { log?: FastifyBaseLogger, metrics?: ChatMetrics }): void
   /** A message was delivered in a conversation it belongs to (its own messages included). */
   onMessage (conversationId: string, message: Message): void
-  /** A participant asks to stop a running answer. True when there was one to stop. */
-  cancel (conversationId: string, messageId: string): boolean
+  /** Stops a running answer (or, without `messageId`, all of a conversation's). True when one was stopped. */
+  cancel (conversationId: string, messageId?: string): boolean
   /** Stops everything running (plugin closing). */
   close (): Promise<void>
 }
@@ -29,7 +29,7 @@ export interface AgentApi {
   recentMessages (conversationId: string, limit: number): Promise<Message[]>
   /** Stores a message and delivers it in order (an AI message with status 'streaming' goes out as stream.start). */
   post (conversationId: string, draft: Omit<MessageDraft, 'id' | 'createdAt'> & { id?: string }): Promise<Message>
-  /** Sends a frame outside the sequence to every socket in the conversation (stream.chunk). */
+  /** Sends a serialized frame outside the sequence to every socket in the conversation (stream.chunk). */
   broadcast (conversationId: string, frame: string): void
   /** Lets the frames written so far in this tick leave now (before a slow step such as a store). */
   flush (conversationId: string): void

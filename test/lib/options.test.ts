@@ -155,7 +155,8 @@ t.test('defaults are filled in', async (t) => {
     replayLimit: 500,
     maxQueuedFrames: 1024,
     maxBufferedBytes: 8 * 1024 * 1024,
-    maxTitleLength: 200
+    maxTitleLength: 200,
+    maxMetadataBytes: 4096
   })
   t.same(o.rateLimit, { max: 300, windowMs: 10_000 })
   t.same(o.cache, { max: 1000, messages: 200 })
