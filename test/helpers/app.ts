@@ -157,3 +157,11 @@ export async function createConversation (ta: TestApp, owner: string, others: st
   if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`)
   return res.body
 }
+
+/** Connects each user and joins them all to a conversation; the clients come back in the same order. */
+export async function joinAll (ta: TestApp, conversationId: string, users: string[]): Promise<TestClient[]> {
+  const clients: TestClient[] = []
+  for (const user of users) clients.push(await ta.connect(user))
+  for (const client of clients) await client.call({ type: 'join', conversationId })
+  return clients
+}

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { AskHandler, AskParams } from '../../examples/nlweb/handler.ts'
-import { createConversation, startApp } from '../helpers/app.ts'
+import { createConversation, startApp, joinAll } from '../helpers/app.ts'
 
 t.test('1+1: the AI answers every human message with a streamed answer', async (t) => {
   const ta = await startApp(t)
@@ -34,10 +34,7 @@ t.test('1+1: the AI answers every human message with a streamed answer', async (
 t.test('two humans and the AI: a mention gets one streamed answer both see in the same order', async (t) => {
   const ta = await startApp(t)
   const conv = await createConversation(ta, 'alice', ['bob'], { ai: true })
-  const alice = await ta.connect('alice')
-  const bob = await ta.connect('bob')
-  await alice.call({ type: 'join', conversationId: conv.id })
-  await bob.call({ type: 'join', conversationId: conv.id })
+  const [alice, bob] = await joinAll(ta, conv.id, ['alice', 'bob'])
 
   const plain = await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: 'hi', content: 'hi bob, what shall we cook?' })
   const asked = await bob.call({ type: 'send', conversationId: conv.id, clientMessageId: 'q', content: 'let us ask @ASSISTANT for chocolate dessert ideas' })

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import type { ChatOptions } from '../../lib/index.ts'
-import { createConversation, startApp, type TestApp } from '../helpers/app.ts'
+import { createConversation, startApp, type TestApp, joinAll } from '../helpers/app.ts'
 
 async function post (ta: TestApp, user: string, conversationId: string, body: Record<string, unknown>): Promise<{ status: number, body: any, headers: Record<string, unknown> }> {
   return await ta.request('POST', `/chat/conversations/${conversationId}/messages`, { token: await ta.token(user), body })
@@ -135,10 +135,7 @@ t.test('POST messages: content checks and body validation', async (t) => {
 t.test('a message posted over REST reaches joined sockets as a `message` frame', async (t) => {
   const ta = await startApp(t)
   const conv = await createConversation(ta, 'alice', ['bob'])
-  const bob = await ta.connect('bob')
-  const alice = await ta.connect('alice')
-  await bob.call({ type: 'join', conversationId: conv.id })
-  await alice.call({ type: 'join', conversationId: conv.id })
+  const [bob, alice] = await joinAll(ta, conv.id, ['bob', 'alice'])
 
   const res = await post(ta, 'alice', conv.id, { clientMessageId: 'rest-1', content: 'over REST' })
   const frame = await bob.next((f) => f.type === 'message')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createConversation, startApp, type TestApp } from '../helpers/app.ts'
+import { createConversation, startApp, type TestApp, joinAll } from '../helpers/app.ts'
 
 async function add (ta: TestApp, as: string, conversationId: string, body: Record<string, unknown>): Promise<{ status: number, body: any, headers: Record<string, unknown> }> {
   return await ta.request('POST', `/chat/conversations/${conversationId}/participants`, { token: await ta.token(as), body })
@@ -116,10 +116,7 @@ t.test('membership changes are stored as system messages with participant.joined
 t.test('joined sockets get the system `message` and a `participant` frame when someone is added or removed', async (t) => {
   const ta = await startApp(t)
   const conv = await createConversation(ta, 'alice', ['bob'])
-  const alice = await ta.connect('alice')
-  const bob = await ta.connect('bob')
-  await alice.call({ type: 'join', conversationId: conv.id })
-  await bob.call({ type: 'join', conversationId: conv.id })
+  const [alice, bob] = await joinAll(ta, conv.id, ['alice', 'bob'])
 
   const added = await add(ta, 'alice', conv.id, { userId: 'carol' })
   for (const [name, socket] of [['alice', alice], ['bob', bob]] as const) {
@@ -140,10 +137,7 @@ t.test('joined sockets get the system `message` and a `participant` frame when s
 t.test('a removed user\'s socket gets `left`, then nothing more, and NOT_FOUND on send', async (t) => {
   const ta = await startApp(t)
   const conv = await createConversation(ta, 'alice', ['bob'])
-  const alice = await ta.connect('alice')
-  const bob = await ta.connect('bob')
-  await alice.call({ type: 'join', conversationId: conv.id })
-  await bob.call({ type: 'join', conversationId: conv.id })
+  const [alice, bob] = await joinAll(ta, conv.id, ['alice', 'bob'])
 
   t.equal((await remove(ta, 'alice', conv.id, 'bob')).status, 204)
   t.match(await bob.next((f) => f.type === 'message'), { message: { metadata: { event: 'participant.left', participant: { id: 'bob' } } } }, 'bob sees his own removal in the log')
@@ -170,10 +164,7 @@ t.test('a removed user\'s socket gets `left`, then nothing more, and NOT_FOUND o
 t.test('a user removing themselves gets `left` on each of their sockets', async (t) => {
   const ta = await startApp(t)
   const conv = await createConversation(ta, 'alice', ['bob'])
-  const phone = await ta.connect('bob')
-  const laptop = await ta.connect('bob')
-  await phone.call({ type: 'join', conversationId: conv.id })
-  await laptop.call({ type: 'join', conversationId: conv.id })
+  const [phone, laptop] = await joinAll(ta, conv.id, ['bob', 'bob'])
   t.equal((await remove(ta, 'bob', conv.id, 'bob')).status, 204)
   t.match(await phone.next((f) => f.type === 'left'), { conversationId: conv.id })
   t.match(await laptop.next((f) => f.type === 'left'), { conversationId: conv.id })
@@ -182,10 +173,7 @@ t.test('a user removing themselves gets `left` on each of their sockets', async 
 t.test('the `offline` frame after a user\'s last socket closes says online: false', async (t) => {
   const ta = await startApp(t)
   const conv = await createConversation(ta, 'alice', ['bob'])
-  const alice = await ta.connect('alice')
-  const bob = await ta.connect('bob')
-  await alice.call({ type: 'join', conversationId: conv.id })
-  await bob.call({ type: 'join', conversationId: conv.id })
+  const [alice, bob] = await joinAll(ta, conv.id, ['alice', 'bob'])
   await alice.next((f) => f.type === 'participant' && f.event === 'online' && f.participant.id === 'bob')
   bob.close()
   const offline = await alice.next((f) => f.type === 'participant' && f.event === 'offline')

@@ -1,6 +1,6 @@
 import t from 'tap'
 import WebSocket from 'ws'
-import { createConversation, startApp, TestClient } from '../helpers/app.ts'
+import { createConversation, startApp, TestClient, joinAll } from '../helpers/app.ts'
 
 t.test('ready is the first frame and announces the limits', async (t) => {
   const ta = await startApp(t)
@@ -64,10 +64,7 @@ t.test('one socket serves several conversations; leave stops delivery', async (t
 t.test('typing reaches the others only; ping gets pong', async (t) => {
   const ta = await startApp(t)
   const conv = await createConversation(ta, 'alice', ['bob'])
-  const alice = await ta.connect('alice')
-  const bob = await ta.connect('bob')
-  await alice.call({ type: 'join', conversationId: conv.id })
-  await bob.call({ type: 'join', conversationId: conv.id })
+  const [alice, bob] = await joinAll(ta, conv.id, ['alice', 'bob'])
   alice.send({ type: 'typing', conversationId: conv.id })
   t.match(await bob.next((f) => f.type === 'typing'), { conversationId: conv.id, participantId: 'alice' })
   t.match(await alice.call({ type: 'ping' }), { type: 'pong' })
