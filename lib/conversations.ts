@@ -1,10 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { CachedConversation, ConversationCache } from './cache.ts'
 import type { Channels } from './channels.ts'
-import { encode, type Subscriber, type WireFrame } from './delivery.ts'
+import { encode, type WireFrame } from './delivery.ts'
+import { coversUpTo, createLive } from './live.ts'
+import { checkContent, checkMetadata } from './message-limits.ts'
 import {
   CHAT_ERR_BAD_REQUEST, CHAT_ERR_CONFLICT, CHAT_ERR_FORBIDDEN, CHAT_ERR_NOT_FOUND, CHAT_ERR_PARTICIPANT_LIMIT,
-  CHAT_ERR_RATE_LIMITED, CHAT_ERR_TOO_LARGE, withRetryAfter
+  CHAT_ERR_RATE_LIMITED, withRetryAfter
 } from './errors.ts'
 import { newId } from './ids.ts'
 import type { ChatMetrics } from './metrics.ts'
@@ -23,34 +25,8 @@ export interface SendInput {
   metadata?: Record<string, unknown>
 }
 
-export interface JoinResult {
-  conversation: Conversation
-  lastSeq: number
-  messages: Message[]
-  recovered: boolean
-}
 
 const SYSTEM_SENDER = { id: 'system', name: 'system', type: 'system' as const }
-const MAX_METADATA_DEPTH = 16
-
-/** True when `messages` (ascending) end at `top`, or the range (after, top] is empty. */
-function reaches (messages: Message[], after: number, top: number): boolean {
-  return top <= after || (messages.length > 0 && messages[messages.length - 1].seq >= top)
-}
-
-/** True when a JSON value nests deeper than `max` (checked without recursion limits of its own). */
-function depthOver (value: unknown, max: number): boolean {
-  let level: unknown[] = [value]
-  for (let depth = 0; level.length > 0; depth++) {
-    if (depth > max) return true
-    const next: unknown[] = []
-    for (const v of level) {
-      if (typeof v === 'object' && v !== null) next.push(...Object.values(v))
-    }
-    level = next
-  }
-  return false
-}
 
 export type ConversationManager = ReturnType<typeof createConversationManager>
 
@@ -147,24 +123,6 @@ export function createConversationManager (deps: {
     }, { extra: [membershipFrame(entry.record.id, event, p)] })
   }
 
-  /** Metadata is the client's own JSON: bounded in size and depth so it can neither flood nor break a frame. */
-  function checkMetadata (metadata: Record<string, unknown> | undefined): void {
-    if (metadata === undefined) return
-    if (depthOver(metadata, MAX_METADATA_DEPTH)) throw new CHAT_ERR_BAD_REQUEST(`metadata is nested deeper than ${MAX_METADATA_DEPTH}`)
-    const bytes = Buffer.byteLength(JSON.stringify(metadata))
-    if (bytes > limits.maxMetadataBytes) {
-      throw new CHAT_ERR_TOO_LARGE(`metadata is ${bytes} bytes, the limit is ${limits.maxMetadataBytes}`)
-    }
-  }
-
-  function checkContent (content: string): void {
-    if (content.trim().length === 0) throw new CHAT_ERR_BAD_REQUEST('content must not be empty')
-    const bytes = Buffer.byteLength(content)
-    if (bytes > limits.maxMessageBytes) {
-      throw new CHAT_ERR_TOO_LARGE(`content is ${bytes} bytes, the limit is ${limits.maxMessageBytes}`)
-    }
-  }
-
   async function audit (actor: ChatUser, action: string, target: string, details?: Record<string, unknown>): Promise<void> {
     await storage.appendAudit({ id: newId(), at: new Date().toISOString(), actor: actor.id, action, target, details })
   }
@@ -185,7 +143,10 @@ export function createConversationManager (deps: {
     channels.release(ch)
   }
 
+  const live = createLive({ storage, cache, channels, limits, member, view, isOnline: deps.isOnline })
+
   return {
+    ...live,
     isAdmin,
     view,
     member,
@@ -199,7 +160,7 @@ export function createConversationManager (deps: {
         agent = agents.values().next().value
         if (agent === undefined) throw new CHAT_ERR_BAD_REQUEST('no AI participant is configured')
       }
-      checkMetadata(body.metadata)
+      checkMetadata(body.metadata, limits)
       const count = 1 + others.length + (agent === undefined ? 0 : 1)
       if (count > limits.maxParticipants) throw new CHAT_ERR_PARTICIPANT_LIMIT(String(limits.maxParticipants))
       const title = body.title ?? ''
@@ -297,8 +258,8 @@ export function createConversationManager (deps: {
     async send (user: ChatUser, input: SendInput, onStored?: (result: AppendResult) => void): Promise<AppendResult> {
       const entry = await member(user, input.conversationId)
       if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
-      checkContent(input.content)
-      checkMetadata(input.metadata)
+      checkContent(input.content, limits)
+      checkMetadata(input.metadata, limits)
       const wait = limiter.take(user.id)
       if (wait > 0) {
         // A retry of a stored message is answered with it, limit or not: dedupe is a guarantee.
@@ -331,72 +292,9 @@ export function createConversationManager (deps: {
         const hi = Math.min(query.before ?? Infinity, Math.max(entry.record.lastSeq, ch?.delivered ?? 0) + 1)
         const lo = query.after ?? Math.max(0, hi - 1 - query.limit)
         const hit = cache.window(entry, lo, hi)
-        if (hit !== undefined && reaches(hit, lo, Math.min(hi - 1, lo + query.limit))) return hit.slice(0, query.limit)
+        if (hit !== undefined && coversUpTo(hit, lo, Math.min(hi - 1, lo + query.limit))) return hit.slice(0, query.limit)
       }
       return await storage.getMessages(id, query)
-    },
-
-    /**
-     * Subscribes `sub` and returns the history it needs: up to the last seq delivered at the moment it
-     * subscribed, so live frames (seq above that) continue it with no gap and no repeat.
-     */
-    async join (user: ChatUser, id: string, since: number | undefined, sub: Subscriber): Promise<JoinResult> {
-      const entry = await member(user, id)
-      const ch = channels.open(entry)
-      const firstOfUser = ch.add(sub)
-      const upto = ch.delivered
-      let after: number
-      let recovered: boolean
-      let limit: number
-      if (since === undefined) {
-        limit = limits.historyWindow
-        after = Math.max(0, upto - limit)
-        recovered = false
-      } else {
-        limit = limits.replayLimit
-        recovered = upto - since <= limit
-        after = recovered ? Math.min(since, upto) : upto - limit
-      }
-      let messages: Message[]
-      try {
-        // From the cache only when it holds the whole range up to what was delivered (it may lag after
-        // an eviction); otherwise from storage.
-        const hit = cache.window(entry, after, upto + 1)
-        messages = hit !== undefined && reaches(hit, after, upto)
-          ? hit.slice(-limit)
-          : await storage.getMessages(id, { after, before: upto + 1, limit })
-      } catch (err) {
-        ch.remove(sub)
-        channels.release(ch)
-        throw err
-      }
-      if (firstOfUser) {
-        const p = entry.participants.get(user.id)
-        if (p !== undefined) {
-          const participant: Participant = { ...p, online: true }
-          ch.broadcast(encode({ type: 'participant', conversationId: id, event: 'online', participant }), user.id)
-        }
-      }
-      return { conversation: view(entry), lastSeq: upto, messages, recovered }
-    },
-
-    /** Unsubscribes; tells the others when the user's last socket there went away. */
-    leave (sub: Subscriber, id: string): void {
-      const ch = channels.peek(id)
-      if (ch === undefined || !ch.subscribers.has(sub)) return
-      if (ch.remove(sub)) {
-        const p = cache.peek(id)?.participants.get(sub.userId)
-        if (p !== undefined) {
-          const participant: Participant = { ...p, online: deps.isOnline(p.id) }
-          ch.broadcast(encode({ type: 'participant', conversationId: id, event: 'offline', participant }))
-        }
-      }
-      channels.release(ch)
-    },
-
-    async typing (user: ChatUser, id: string): Promise<void> {
-      await member(user, id)
-      channels.peek(id)?.broadcast(encode({ type: 'typing', conversationId: id, participantId: user.id }), user.id)
     },
 
     async cancel (user: ChatUser, id: string, messageId: string): Promise<void> {

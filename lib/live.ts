@@ -1,0 +1,99 @@
+import type { CachedConversation, ConversationCache } from './cache.ts'
+import type { Channels } from './channels.ts'
+import { encode, type Subscriber } from './delivery.ts'
+import type { ResolvedOptions } from './options.ts'
+import type { ChatUser, Conversation, Message, Participant } from './schemas/entities.ts'
+import type { ChatStorage } from './storage/types.ts'
+
+export interface JoinResult {
+  conversation: Conversation
+  lastSeq: number
+  messages: Message[]
+  recovered: boolean
+}
+
+/** True when `messages` (ascending) end at `top`, or the range (after, top] is empty. */
+export function coversUpTo (messages: Message[], after: number, top: number): boolean {
+  return top <= after || (messages.length > 0 && messages[messages.length - 1].seq >= top)
+}
+
+/**
+ * The live side of conversations for one socket: joining (subscribe + the history that meets the live
+ * frames exactly), leaving, presence and typing. Membership comes from the manager's `member`.
+ */
+export function createLive (deps: {
+  storage: ChatStorage
+  cache: ConversationCache
+  channels: Channels
+  limits: ResolvedOptions['limits']
+  member: (user: ChatUser, id: string) => Promise<CachedConversation>
+  view: (entry: CachedConversation) => Conversation
+  isOnline: (userId: string) => boolean
+}) {
+  const { storage, cache, channels, limits, member, view } = deps
+
+  return {
+    /**
+     * Subscribes `sub` and returns the history it needs: up to the last seq delivered at the moment it
+     * subscribed, so live frames (seq above that) continue it with no gap and no repeat.
+     */
+    async join (user: ChatUser, id: string, since: number | undefined, sub: Subscriber): Promise<JoinResult> {
+      const entry = await member(user, id)
+      const ch = channels.open(entry)
+      const firstOfUser = ch.add(sub)
+      const upto = ch.delivered
+      let after: number
+      let recovered: boolean
+      let limit: number
+      if (since === undefined) {
+        limit = limits.historyWindow
+        after = Math.max(0, upto - limit)
+        recovered = false
+      } else {
+        limit = limits.replayLimit
+        recovered = upto - since <= limit
+        after = recovered ? Math.min(since, upto) : upto - limit
+      }
+      let messages: Message[]
+      try {
+        // From the cache only when it holds the whole range up to what was delivered (it may lag after
+        // an eviction); otherwise from storage.
+        const hit = cache.window(entry, after, upto + 1)
+        messages = hit !== undefined && coversUpTo(hit, after, upto)
+          ? hit.slice(-limit)
+          : await storage.getMessages(id, { after, before: upto + 1, limit })
+      } catch (err) {
+        ch.remove(sub)
+        channels.release(ch)
+        throw err
+      }
+      if (firstOfUser) {
+        const p = entry.participants.get(user.id)
+        if (p !== undefined) {
+          const participant: Participant = { ...p, online: true }
+          ch.broadcast(encode({ type: 'participant', conversationId: id, event: 'online', participant }), user.id)
+        }
+      }
+      return { conversation: view(entry), lastSeq: upto, messages, recovered }
+    },
+
+    /** Unsubscribes; tells the others when the user's last socket there went away. */
+    leave (sub: Subscriber, id: string): void {
+      const ch = channels.peek(id)
+      if (ch === undefined || !ch.subscribers.has(sub)) return
+      if (ch.remove(sub)) {
+        const p = cache.peek(id)?.participants.get(sub.userId)
+        if (p !== undefined) {
+          const participant: Participant = { ...p, online: deps.isOnline(p.id) }
+          ch.broadcast(encode({ type: 'participant', conversationId: id, event: 'offline', participant }))
+        }
+      }
+      channels.release(ch)
+    },
+
+    async typing (user: ChatUser, id: string): Promise<void> {
+      await member(user, id)
+      channels.peek(id)?.broadcast(encode({ type: 'typing', conversationId: id, participantId: user.id }), user.id)
+    },
+  }
+}
