@@ -37,6 +37,19 @@ function uncork (conn: ChatConnection, raw: Duplex): void {
   raw.uncork()
 }
 
+// Sockets corked in this tick, uncorked together by one callback at its end.
+const corked = new Map<ChatConnection, Duplex>()
+let uncorkScheduled = false
+
+function uncorkAll (): void {
+  uncorkScheduled = false
+  for (const [conn, raw] of corked) uncork(conn, raw)
+  corked.clear()
+}
+
+/** Frames a handler may process back to back before letting I/O (and other sockets) run. */
+const FRAMES_PER_TURN = 32
+
 /** One socket's view of one conversation: frames wait while its `joined` reply is being built. */
 class SocketSubscription implements Subscriber {
   readonly conn: ChatConnection
@@ -152,7 +165,11 @@ export class ChatConnection implements HumanSocket {
       if (raw !== undefined) {
         raw.cork()
         this.corked = true
-        process.nextTick(uncork, this, raw)
+        corked.set(this, raw)
+        if (!uncorkScheduled) {
+          uncorkScheduled = true
+          process.nextTick(uncorkAll)
+        }
       }
     }
     this.socket.send(frame, TEXT)
@@ -216,7 +233,10 @@ export class ChatConnection implements HumanSocket {
 
   private async drain (): Promise<void> {
     this.busy = true
+    let handled = 0
     while (this.queue.length > 0 && !this.closed) {
+      // A burst of frames that never waits on I/O would hold every reply until the whole burst is done.
+      if (++handled % FRAMES_PER_TURN === 0) await new Promise(setImmediate)
       const [text, bytes] = this.queue.shift() as [string, number]
       this.queuedBytes -= bytes
       let frame: ClientFrame | undefined
