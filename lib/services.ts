@@ -10,10 +10,18 @@ import { newId } from './ids.ts'
 import { createMetrics, type ChatMetrics } from './metrics.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { AgentApi, AgentParticipant } from './participants/participant.ts'
-import type { ChatUser } from './schemas/entities.ts'
+import type { ChatUser, Message } from './schemas/entities.ts'
 import { createStorage } from './storage/index.ts'
 import type { ChatStorage } from './storage/types.ts'
 import type { WebSocket } from 'ws'
+
+/** `stream.end` with the stored message; parts serialized as they streamed are spliced in, not serialized again. */
+function streamEndFrame (conversationId: string, message: Message, partsJson: string | undefined): Buffer {
+  if (partsJson === undefined || message.parts === undefined) return encode({ type: 'stream.end', conversationId, message })
+  const { parts, ...rest } = message
+  const head = JSON.stringify({ type: 'stream.end', conversationId, message: rest })
+  return Buffer.from(`${head.slice(0, -2)},"parts":${partsJson}}}`)
+}
 
 /** Everything the routes use; built once per plugin registration. */
 export interface ChatServices {
@@ -80,11 +88,11 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     flush (conversationId) {
       channels.peek(conversationId)?.flush()
     },
-    async finish (conversationId, messageId, patch) {
-      const message = await storage.updateMessage(conversationId, messageId, patch)
+    async finish (conversationId, messageId, patch, encoded) {
+      const message = await storage.updateMessage(conversationId, messageId, patch, encoded)
       if (message === null) return null
       cache.putMessage(message)
-      channels.peek(conversationId)?.broadcast(encode({ type: 'stream.end', conversationId, message }))
+      channels.peek(conversationId)?.broadcast(streamEndFrame(conversationId, message, encoded?.parts))
       return message
     }
   }

@@ -4,8 +4,9 @@
 
 const $ = (id) => document.getElementById(id)
 const state = {
-  token: null, user: null, ws: null, backoff: 500, pingTimer: null,
+  token: null, user: null, ws: null, backoff: 500, pingTimer: null, pollTimer: null,
   convs: [], current: null,
+  names: new Map(), namesChanged: false, // userId -> display name seen on messages (participants added by id are stored with name = id)
   rooms: new Map() // conversationId -> { conversation, messages: Map<seq, Message>, lastSeq, pending: Map<clientMessageId, {...}>, typing: Map }
 }
 
@@ -38,6 +39,8 @@ function uuid () {
 
 const time = (iso) => { try { return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) } catch { return '' } }
 const safeUrl = (u) => { try { const x = new URL(u, location.href); return /^https?:$/.test(x.protocol) ? x.href : null } catch { return null } }
+/** A participant's display name: the stored one, unless it is just the id and a better one was seen on a message. */
+const nameOf = (p) => (p.name && p.name !== p.id ? p.name : state.names.get(p.id) || p.name || p.id)
 
 // ---- REST ---------------------------------------------------------------------------------------------------
 
@@ -64,7 +67,7 @@ async function login (userId, name, admin) {
 function logout () {
   sessionStorage.removeItem('chat-session')
   state.token = null
-  if (state.ws) state.ws.close(1000)
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.close(1000)
   location.reload()
 }
 
@@ -73,16 +76,22 @@ function start () {
   $('app').hidden = false
   $('logout').hidden = false
   $('me').textContent = `${state.user.name || state.user.userId}${state.user.admin ? ' (admin)' : ''}`
+  state.names.set(state.user.userId, state.user.name || state.user.userId)
   loadConversations()
   connect()
+  // nothing is pushed when someone else adds you to a conversation: poll the list (quietly) while visible
+  clearInterval(state.pollTimer)
+  state.pollTimer = setInterval(() => { if (document.visibilityState === 'visible') loadConversations(true) }, 10000)
+  window.addEventListener('focus', () => loadConversations(true))
 }
 
-async function loadConversations () {
+async function loadConversations (quiet) {
+  if (!state.token) return
   try {
     const { items } = await api('GET', '/chat/conversations?limit=100')
     state.convs = items
     renderConvs()
-  } catch (err) { toast(err.message) }
+  } catch (err) { if (!quiet) toast(err.message) }
 }
 
 // ---- WebSocket ----------------------------------------------------------------------------------------------
@@ -94,6 +103,7 @@ function connect () {
   ws.onmessage = (ev) => {
     let frame
     try { frame = JSON.parse(ev.data) } catch { return }
+    if (frame.type === 'ready') ws.wasReady = true
     handle(frame)
   }
   ws.onclose = (ev) => {
@@ -102,6 +112,8 @@ function connect () {
     setStatus(false)
     if (!state.token) return
     if (ev.code === 1008) toast('Disconnected by the server (policy)')
+    // an upgrade refused with 401 (expired token) only shows up as a close: ask REST, which logs out on 401
+    if (!ws.wasReady) api('GET', '/chat/conversations?limit=1').catch(() => {})
     const delay = state.backoff + Math.random() * 300
     state.backoff = Math.min(state.backoff * 2, 15000)
     setTimeout(connect, delay)
@@ -136,6 +148,10 @@ function join (id) {
 
 function addMessage (r, m) {
   r.messages.set(m.seq, m)
+  if (m.sender && m.sender.type !== 'system' && m.sender.name && state.names.get(m.sender.id) !== m.sender.name) {
+    state.names.set(m.sender.id, m.sender.name)
+    state.namesChanged = true
+  }
   // lastSeq = highest seq with no gap below it, so a resume never skips anything
   while (r.messages.has(r.lastSeq + 1)) r.lastSeq++
   if (m.clientMessageId && m.sender.id === state.user.userId) r.pending.delete(m.clientMessageId)
@@ -155,6 +171,23 @@ async function fillGap (id, after, before) {
   if (state.current === id) renderLog()
 }
 
+/** The conversation is gone for us (deleted, removed, or unknown after a server restart). */
+function dropRoom (id) {
+  const r = state.rooms.get(id)
+  if (r) for (const t of r.typing.values()) clearTimeout(t)
+  state.rooms.delete(id)
+  if (state.current === id) {
+    state.current = null
+    $('compose').hidden = true
+    $('convHead').hidden = true
+    $('app').classList.remove('in-conv')
+    $('convHead').replaceChildren()
+    $('log').replaceChildren(el('p', { id: 'empty' }, 'Pick or create a conversation.'))
+    $('typing').textContent = ''
+  }
+  loadConversations(true)
+}
+
 function handle (f) {
   const r = f.conversationId ? state.rooms.get(f.conversationId) : null
   switch (f.type) {
@@ -163,6 +196,7 @@ function handle (f) {
       setStatus(true)
       clearInterval(state.pingTimer)
       state.pingTimer = setInterval(() => send({ type: 'ping' }), 25000)
+      loadConversations(true)
       for (const [id, rr] of state.rooms) {
         join(id)
         for (const p of rr.pending.values()) if (!p.failed) sendPending(id, p) // same clientMessageId: deduped server-side
@@ -211,21 +245,37 @@ function handle (f) {
       }
       break
     case 'participant':
+      if (f.event === 'left' && f.participant.id === state.user.userId) { dropRoom(f.conversationId); break }
       if (r && r.conversation) {
-        const list = r.conversation.participants.filter((p) => p.id !== f.participant.id)
-        if (f.event !== 'left') list.push(f.participant)
-        r.conversation.participants = list
-        if (f.event === 'left' && f.participant.id === state.user.userId) { state.rooms.delete(f.conversationId); loadConversations() }
+        const list = r.conversation.participants
+        const i = list.findIndex((p) => p.id === f.participant.id)
+        if (f.event === 'left') { if (i >= 0) list.splice(i, 1) } else if (i >= 0) { list[i] = { ...list[i], ...f.participant } } else list.push(f.participant)
+        if (f.event === 'joined' || f.event === 'left') loadConversations(true)
       }
+      break
+    case 'left': // the server ended this subscription: we were removed, or the conversation was deleted
+      dropRoom(f.conversationId)
       break
     case 'error':
       if (f.ref && f.ref.startsWith('send:')) {
         for (const rr of state.rooms.values()) { const p = rr.pending.get(f.ref.slice(5)); if (p) p.failed = true }
       }
-      if (f.ref && f.ref.startsWith('join:') && f.code === 'NOT_FOUND') state.rooms.delete(f.ref.slice(5))
+      if (f.ref && f.ref.startsWith('join:') && f.code === 'NOT_FOUND') {
+        // e.g. deleted while we were offline: only worth a word if it was on screen
+        const id = f.ref.slice(5)
+        if (state.current === id) toast('This conversation is no longer available')
+        dropRoom(id)
+        break
+      }
+      if (f.ref && f.ref.startsWith('cancel:') && f.code === 'NOT_FOUND') break // it had already finished: stream.end says how
       toast(`${f.code}: ${f.message}`)
       if (state.current) renderLog()
       break
+  }
+  if (state.namesChanged) { // a better display name was seen on a message
+    state.namesChanged = false
+    renderConvs()
+    if (state.current) renderHead()
   }
   if (f.conversationId && f.conversationId === state.current) {
     if (f.type === 'typing') renderTyping()
@@ -241,18 +291,21 @@ function sendPending (id, p) {
 // ---- rendering ----------------------------------------------------------------------------------------------
 
 function renderConvs () {
+  if (!state.convs.length) return $('convs').replaceChildren(el('li', { className: 'none' }, 'No conversations yet.'))
   $('convs').replaceChildren(...state.convs.map((c) => el('li', {
     className: c.id === state.current ? 'active' : '',
     onclick: () => openConversation(c.id)
-  }, c.title || '(untitled)', el('small', {}, c.participants.map((p) => p.name || p.id).join(', ')))))
+  }, c.title || '(untitled)', el('small', {}, c.participants.map(nameOf).join(', ')))))
 }
 
 function openConversation (id) {
   state.current = id
   const isNew = !state.rooms.has(id)
-  room(id)
+  room(id).rendered = false // start at the newest message
   if (isNew) join(id)
   $('compose').hidden = false
+  $('convHead').hidden = false
+  $('app').classList.add('in-conv')
   renderConvs(); renderHead(); renderLog(); renderTyping()
   $('text').focus()
 }
@@ -260,43 +313,48 @@ function openConversation (id) {
 function renderHead () {
   const r = state.rooms.get(state.current)
   const c = r && r.conversation
-  if (!c) return $('convHead').replaceChildren(el('b', {}, 'Loading…'))
-  $('convHead').replaceChildren(el('b', {}, c.title || '(untitled)'), ...c.participants.map((p) =>
-    el('span', { title: `${p.id} · ${p.role}` }, el('span', { className: p.online || p.type === 'ai' ? 'dot on' : 'dot' }), p.name || p.id, p.type === 'ai' ? ' 🤖' : '')))
+  const back = el('button', { type: 'button', className: 'back', title: 'Conversations', onclick: () => $('app').classList.remove('in-conv') }, '‹')
+  if (!c) return $('convHead').replaceChildren(back, el('div', { className: 'title' }, el('b', {}, 'Loading…')))
+  $('convHead').replaceChildren(back, el('div', { className: 'title' }, el('b', { title: c.title || '' }, c.title || '(untitled)'), ...c.participants.map((p) =>
+    el('span', { className: 'who', title: `${p.id} · ${p.role}` }, el('span', { className: p.online || p.type === 'ai' ? 'dot on' : 'dot' }), nameOf(p), p.type === 'ai' ? el('span', { className: 'tag' }, 'AI') : null))))
 }
 
 function renderTyping () {
   const r = state.rooms.get(state.current)
-  const names = r ? [...r.typing.keys()].map((id) => ((r.conversation && r.conversation.participants.find((p) => p.id === id)) || { name: id }).name) : []
+  const names = r ? [...r.typing.keys()].map((id) => nameOf((r.conversation && r.conversation.participants.find((p) => p.id === id)) || { id })) : []
   $('typing').textContent = names.length ? `${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} typing…` : ''
 }
 
 function renderParts (m) {
   const out = []
+  const results = [] // every result_batch of the answer goes into one grid
   let summary = ''
   for (const part of m.parts || []) {
     if (!part || typeof part !== 'object') continue
-    if (part.message_type === 'result_batch' && Array.isArray(part.results)) {
-      out.push(el('div', { className: 'cards' }, part.results.map((res) => {
-        const href = safeUrl(res.url)
-        const title = href ? el('a', { href, target: '_blank', rel: 'noopener noreferrer' }, res.name || res.url) : el('b', {}, res.name || '')
-        return el('div', { className: 'card' }, title, res.description ? el('p', {}, String(res.description)) : null)
-      })))
-    } else if (typeof part.message === 'string') summary += (summary ? '\n' : '') + part.message
+    if (part.message_type === 'result_batch' && Array.isArray(part.results)) results.push(...part.results.filter((res) => res && typeof res === 'object'))
+    else if (typeof part.message === 'string') summary += (summary ? '\n' : '') + part.message
+  }
+  if (results.length) {
+    out.push(el('div', { className: 'cards' }, results.map((res) => {
+      const href = safeUrl(res.url)
+      const name = String(res.name || res.url || '')
+      const title = href ? el('a', { href, target: '_blank', rel: 'noopener noreferrer' }, name) : el('b', {}, name)
+      return el('div', { className: 'card' }, title, res.description ? el('p', { title: String(res.description) }, String(res.description)) : null)
+    })))
   }
   const text = m.content || summary
   if (text) out.push(el('div', {}, text))
-  else if (m.status === 'streaming') out.push(el('span', { className: 'thinking' }, 'thinking'))
+  else if (m.status === 'streaming') out.push(el('span', { className: 'thinking' }, results.length ? 'summarizing' : 'thinking'))
   return out
 }
 
 function renderMessage (m) {
   if (m.kind === 'system') return el('div', { className: 'msg system' }, m.content)
   const mine = m.sender.id === state.user.userId
-  const meta = el('div', { className: 'meta' }, `${m.sender.name || m.sender.id} · ${time(m.createdAt)}`)
+  const meta = el('div', { className: 'meta' }, `${nameOf(m.sender)} · ${time(m.createdAt)}`)
   if (m.kind === 'ai' && m.status && m.status !== 'complete' && m.status !== 'streaming') meta.append(el('span', { className: 'badge' }, m.status))
   if (m.kind === 'ai' && m.status === 'streaming') {
-    meta.append(el('button', { type: 'button', className: 'danger', onclick: () => send({ type: 'cancel', conversationId: m.conversationId, messageId: m.id }) }, 'stop'))
+    meta.append(el('button', { type: 'button', className: 'danger', onclick: () => send({ type: 'cancel', conversationId: m.conversationId, messageId: m.id, ref: `cancel:${m.id}` }) }, 'stop'))
   }
   const body = m.kind === 'ai' ? renderParts(m) : [m.content]
   return el('div', { className: `msg ${m.kind}${mine ? ' mine' : ''}` }, meta, ...body)
@@ -310,8 +368,12 @@ function renderLog () {
   const sorted = [...r.messages.values()].sort((a, b) => a.seq - b.seq)
   const minSeq = sorted.length ? sorted[0].seq : 0
   const older = minSeq > 1 ? el('button', { type: 'button', style: 'align-self:center', onclick: () => loadOlder(state.current, minSeq) }, 'Load older messages') : null
+  const id = state.current
   const pending = [...r.pending.values()].map((p) => el('div', { className: `msg mine ${p.failed ? 'failed' : 'pending'}` },
-    el('div', { className: 'meta' }, p.failed ? 'failed' : p.acked ? 'sent' : 'sending…'), p.content))
+    el('div', { className: 'meta' }, p.failed ? 'failed' : p.acked ? 'sent' : 'sending…',
+      p.failed ? el('button', { type: 'button', onclick: () => { p.failed = false; sendPending(id, p); renderLog() } }, 'retry') : null,
+      p.failed ? el('button', { type: 'button', onclick: () => { r.pending.delete(p.clientMessageId); renderLog() } }, 'discard') : null),
+    p.content))
   log.replaceChildren(...[older, ...sorted.map(renderMessage), ...pending].filter(Boolean))
   if (atBottom || !r.rendered) log.scrollTop = log.scrollHeight
   r.rendered = sorted.length > 0

@@ -154,12 +154,17 @@ export class NLWebParticipant implements AgentParticipant {
     placeholder.catch(() => { controller.abort(STORE_FAILED) })
 
     const parts: AskFrame[] = []
+    const partJsons: string[] = []
+    const chunkHead = `{"type":"stream.chunk","conversationId":${JSON.stringify(conversationId)},"messageId":${JSON.stringify(id)},"index":`
     const sink: AskSink = {
       write: (frame) => {
         if (controller.signal.aborted) return
         if (parts.length === 0) this.metrics?.aiFirstChunkSeconds.observe((performance.now() - askedAt) / 1000)
-        const chunk = JSON.stringify({ type: 'stream.chunk', conversationId, messageId: id, index: parts.length, part: frame })
+        // Each part is serialized once: for its chunk, for the stored answer and for stream.end.
+        const partJson = JSON.stringify(frame) ?? 'null'
+        const chunk = `${chunkHead}${parts.length},"part":${partJson}}`
         parts.push(frame)
+        partJsons.push(partJson)
         if (started) api.broadcast(conversationId, chunk)
         else early.push(chunk)
       }
@@ -187,7 +192,7 @@ export class NLWebParticipant implements AgentParticipant {
       const content = status === 'failed' && !parts.some((p) => frameType(p) === 'error')
         ? FAILED_TEXT
         : readableAnswer(parts)
-      await api.finish(conversationId, id, { content, parts, status })
+      await api.finish(conversationId, id, { content, parts, status }, { parts: `[${partJsons.join(',')}]` })
       this.metrics?.aiAnswers.inc({ status })
     } finally {
       this.running.delete(id)

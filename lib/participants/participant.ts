@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { ChatMetrics } from '../metrics.ts'
 import type { Message, ParticipantRecord } from '../schemas/entities.ts'
-import type { MessageDraft, MessagePatch } from '../storage/types.ts'
+import type { EncodedPatch, MessageDraft, MessagePatch } from '../storage/types.ts'
 
 /**
  * A participant that acts by itself (the AI). Humans act through their sockets (HumanParticipant); agents
@@ -34,5 +34,5 @@ export interface AgentApi {
   /** Lets the frames written so far in this tick leave now (before a slow step such as a store). */
   flush (conversationId: string): void
   /** Rewrites a posted message, then sends `stream.end` with the stored result. */
-  finish (conversationId: string, messageId: string, patch: MessagePatch): Promise<Message | null>
+  finish (conversationId: string, messageId: string, patch: MessagePatch, encoded?: EncodedPatch): Promise<Message | null>
 }

@@ -290,12 +290,12 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
       return c.append(conversationId, draft)
     },
 
-    async updateMessage (conversationId, id, patch) {
+    async updateMessage (conversationId, id, patch, encoded) {
       const row = q.updateMessage.get({
         conversationId,
         id,
         content: orNull(patch.content),
-        parts: json(patch.parts),
+        parts: patch.parts === undefined ? null : encoded?.parts ?? json(patch.parts),
         status: orNull(patch.status),
         metadata: json(patch.metadata)
       })

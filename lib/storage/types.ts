@@ -49,7 +49,7 @@ export interface ChatStorage {
    */
   appendMessage (conversationId: string, draft: MessageDraft): Promise<AppendResult>
   /** Rewrites the mutable fields of a message (an AI answer as it completes). Null when there is none. */
-  updateMessage (conversationId: string, messageId: string, patch: MessagePatch): Promise<Message | null>
+  updateMessage (conversationId: string, messageId: string, patch: MessagePatch, encoded?: EncodedPatch): Promise<Message | null>
   /** Messages in ascending seq: seq > after, seq < before, at most `limit`; with `before` only, the newest ones. */
   getMessages (conversationId: string, query: MessageRange): Promise<Message[]>
   findMessageByClientId (conversationId: string, senderId: string, clientMessageId: string): Promise<Message | null>
@@ -103,6 +103,15 @@ export interface MessagePatch {
   parts?: unknown[]
   status?: MessageStatus
   metadata?: Record<string, unknown>
+}
+
+/**
+ * Parts of a patch already serialized by the caller (an AI answer's frames, serialized once as they
+ * streamed). A storage that keeps JSON text may store these strings as they are instead of serializing again.
+ */
+export interface EncodedPatch {
+  /** `JSON.stringify(patch.parts)`, or the same JSON written otherwise. */
+  parts?: string
 }
 
 export interface MessageRange {
