@@ -16,7 +16,7 @@ import { createRateLimiter } from './rate-limit.ts'
 import type {
   ChatUser, Conversation, ConversationRecord, Message, Participant, ParticipantRecord
 } from './schemas/entities.ts'
-import type { AppendResult, ChatStorage, MessageDraft, Page } from './storage/types.ts'
+import type { AppendResult, ChatStorage, MessageDraft, Page, ReplyFor } from './storage/types.ts'
 
 export interface SendInput {
   conversationId: string
@@ -49,6 +49,21 @@ export function createConversationManager (deps: {
   const limiter = createRateLimiter(options.rateLimit)
 
   const isAdmin = (user: ChatUser): boolean => user.roles.includes(options.adminRole)
+  /** Questions delivered with their answer's placeholder stored alongside (see AgentParticipant.replyDraft). */
+  const replies = new WeakMap<Message, Message>()
+
+  /** The placeholder of the answer an agent will give, stored in the same step as the question. */
+  function replyFor (entry: CachedConversation, question: MessageDraft): ReplyFor | undefined {
+    if (agents.size === 0) return undefined
+    let humans = 0
+    for (const p of entry.participants.values()) if (p.type === 'human') humans++
+    for (const p of entry.participants.values()) {
+      if (p.type !== 'ai') continue
+      const placeholder = agents.get(p.id)?.replyDraft?.(entry.record.id, question, humans)
+      if (placeholder !== undefined) return (stored) => ({ ...placeholder, replyTo: stored.seq })
+    }
+    return undefined
+  }
 
   function view (entry: CachedConversation): Conversation {
     const participants: Participant[] = []
@@ -76,14 +91,19 @@ export function createConversationManager (deps: {
   /** Stores a message with the next seq, then hands it to the channel; `onStored` runs in between (ack). */
   async function append (
     entry: CachedConversation, draft: MessageDraft,
-    opts: { onStored?: (result: AppendResult) => void, extra?: WireFrame[], waitForDelivery?: boolean } = {}
+    opts: {
+      onStored?: (result: AppendResult) => void
+      extra?: WireFrame[]
+      waitForDelivery?: boolean
+      reply?: ReplyFor
+    } = {}
   ): Promise<AppendResult> {
     const ch = channels.open(entry)
     ch.inflight++
     let result: AppendResult
     const end = metrics.storeSeconds.startTimer()
     try {
-      result = await storage.appendMessage(entry.record.id, draft)
+      result = await storage.appendMessage(entry.record.id, draft, opts.reply)
     } catch (err) {
       ch.inflight--
       channels.release(ch)
@@ -100,7 +120,9 @@ export function createConversationManager (deps: {
         // Resolves once it has gone out in order (an AI's stream.start must precede its chunks).
         await new Promise<void>((resolve) => { ch.deliver(result.message, opts.extra, resolve) })
       } else {
+        if (result.reply !== undefined) replies.set(result.message, result.reply)
         ch.deliver(result.message, opts.extra)
+        if (result.reply !== undefined) ch.deliver(result.reply) // right behind its question, in seq order
       }
     }
     channels.release(ch)
@@ -148,6 +170,8 @@ export function createConversationManager (deps: {
   return {
     ...live,
     isAdmin,
+    /** The answer placeholder stored with a delivered question, if any. */
+    replyOf: (message: Message): Message | undefined => replies.get(message),
     view,
     member,
 
@@ -279,7 +303,7 @@ export function createConversationManager (deps: {
         createdAt: new Date().toISOString()
       }
       if (input.metadata !== undefined) draft.metadata = input.metadata
-      const result = await append(entry, draft, { onStored })
+      const result = await append(entry, draft, { onStored, reply: replyFor(entry, draft) })
       if (!result.created) limiter.refund(user.id)
       return result
     },

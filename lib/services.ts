@@ -51,9 +51,12 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     onDeliver (message) {
       // Agents hear every message of the conversations they are in (an evicted one is loaded again).
       if (agents.size === 0) return
+      const reply = manager.replyOf(message)
       const notify = (entry: CachedConversation | null | undefined): void => {
         for (const p of entry?.participants.values() ?? []) {
-          if (p.type === 'ai') agents.get(p.id)?.onMessage(message.conversationId, message)
+          if (p.type !== 'ai') continue
+          const mine = reply !== undefined && reply.sender.id === p.id ? reply : undefined
+          agents.get(p.id)?.onMessage(message.conversationId, message, mine)
         }
       }
       const entry = cache.peek(message.conversationId)

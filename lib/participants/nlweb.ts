@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { newId } from '../ids.ts'
 import type { ChatMetrics } from '../metrics.ts'
 import type { Message, MessageStatus } from '../schemas/entities.ts'
+import type { MessageDraft } from '../storage/types.ts'
 import { buildAskParams, frameType, mentionPattern, readableAnswer, type AskParams, type ContextLimits } from './nlweb-context.ts'
 import type { AgentApi, AgentParticipant } from './participant.ts'
 
@@ -64,6 +65,7 @@ export class NLWebParticipant implements AgentParticipant {
   private readonly site: string | undefined
   private readonly shouldAnswer: (input: AnswerRuleInput) => boolean
   private readonly mention: RegExp
+  private readonly sender: Message['sender']
   private log: FastifyBaseLogger | undefined
   private metrics: ChatMetrics | undefined
   private api: AgentApi | undefined
@@ -80,6 +82,7 @@ export class NLWebParticipant implements AgentParticipant {
     this.site = opts.site
     this.shouldAnswer = opts.shouldAnswer ?? defaultAnswerRule
     this.mention = mentionPattern(this.id, this.name)
+    this.sender = { id: this.id, name: this.name, type: 'ai' }
     this.log = opts.log
     this.metrics = opts.metrics
   }
@@ -90,10 +93,20 @@ export class NLWebParticipant implements AgentParticipant {
     this.metrics ??= deps?.metrics
   }
 
-  onMessage (conversationId: string, message: Message): void {
-    if (message.kind !== 'text' || message.sender.type !== 'human' || this.api === undefined || this.closing) return
+  /** Decides before the question is stored, so its answer's placeholder is stored with it. */
+  replyDraft (conversationId: string, question: MessageDraft, humans: number): MessageDraft | undefined {
+    if (question.kind !== 'text' || question.sender.type !== 'human' || this.api === undefined || this.closing) return undefined
+    // The question has no seq yet: rules see seq 0 here.
+    const message: Message = { ...question, conversationId, seq: 0 }
+    if (!this.shouldAnswer({ message, humans, mentioned: this.mention.test(question.content) })) return undefined
+    return { id: newId(), kind: 'ai', sender: this.sender, content: '', parts: [], status: 'streaming', createdAt: new Date().toISOString() }
+  }
+
+  onMessage (conversationId: string, message: Message, reply?: Message): void {
+    if (message.kind !== 'text' || message.sender.type !== 'human' || this.api === undefined) return
+    if (this.closing && reply === undefined) return
     // Tracked from the first moment, so close() waits for answers still gathering their context.
-    const answer = this.answer(this.api, conversationId, message).catch((err: unknown) => {
+    const answer = this.answer(this.api, conversationId, message, reply).catch((err: unknown) => {
       this.log?.error({ err, conversationId }, 'chat AI answer failed')
     }).finally(() => { this.answers.delete(answer) })
     this.answers.add(answer)
@@ -116,30 +129,31 @@ export class NLWebParticipant implements AgentParticipant {
     await Promise.allSettled([...this.answers])
   }
 
-  private async answer (api: AgentApi, conversationId: string, question: Message): Promise<void> {
-    const participants = await api.participants(conversationId)
-    const humans = participants.reduce((n, p) => n + (p.type === 'human' ? 1 : 0), 0)
-    if (!this.shouldAnswer({ message: question, humans, mentioned: this.mention.test(question.content) })) return
-    const history = await api.recentMessages(conversationId, 50)
-
-    const id = newId()
-    const params = buildAskParams({
-      question, history, aiId: this.id, mention: this.mention, limits: this.limits, site: this.site, queryId: id
-    })
+  /**
+   * Answers `question`. With `reply` (the 1+1 path and any answer decided before the store) the placeholder is
+   * already stored and delivered: the handler's frames go straight out. Otherwise the placeholder is posted
+   * alongside the handler, and chunks wait for it only if the handler is faster than the store.
+   */
+  private async answer (api: AgentApi, conversationId: string, question: Message, reply?: Message): Promise<void> {
+    if (reply === undefined) {
+      const participants = await api.participants(conversationId)
+      const humans = participants.reduce((n, p) => n + (p.type === 'human' ? 1 : 0), 0)
+      if (!this.shouldAnswer({ message: question, humans, mentioned: this.mention.test(question.content) })) return
+      if (this.closing) return
+    }
+    const id = reply?.id ?? newId()
     const controller = new AbortController()
-    if (this.closing) return
     this.running.set(id, { conversationId, controller })
+    if (this.closing) controller.abort(CANCELLED)
     const timer = setTimeout(() => { controller.abort(TIMED_OUT) }, this.timeoutMs).unref()
     const askedAt = performance.now()
 
-    // The placeholder takes the answer's seq and goes out as stream.start; chunks wait for it only if the
-    // handler is faster than the store.
-    let started = false
+    let started = reply !== undefined
     const early: string[] = []
-    const placeholder = api.post(conversationId, {
+    const placeholder = reply !== undefined ? Promise.resolve(reply) : api.post(conversationId, {
       id,
       kind: 'ai',
-      sender: { id: this.id, name: this.name, type: 'ai' },
+      sender: this.sender,
       content: '',
       parts: [],
       status: 'streaming',
@@ -173,7 +187,13 @@ export class NLWebParticipant implements AgentParticipant {
     let status: MessageStatus = 'complete'
     try {
       const aborted = new Promise<never>((resolve, reject) => {
+        if (controller.signal.aborted) reject(controller.signal.reason)
         controller.signal.addEventListener('abort', () => { reject(controller.signal.reason) }, { once: true })
+      })
+      aborted.catch(() => {}) // observed by the race below, or not needed once the handler is done
+      const history = await Promise.race([api.recentMessages(conversationId, 50), aborted])
+      const params = buildAskParams({
+        question, history, aiId: this.id, mention: this.mention, limits: this.limits, site: this.site, queryId: id
       })
       await Promise.race([Promise.resolve(this.handler(params, sink, { signal: controller.signal })), aborted])
       if (parts.some((p) => frameType(p) === 'error')) status = 'failed'

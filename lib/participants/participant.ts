@@ -13,8 +13,17 @@ export interface AgentParticipant {
   readonly name: string
   /** Called once when the plugin starts, with the calls an agent may make. */
   attach (api: AgentApi, deps?: { log?: FastifyBaseLogger, metrics?: ChatMetrics }): void
-  /** A message was delivered in a conversation it belongs to (its own messages included). */
-  onMessage (conversationId: string, message: Message): void
+  /**
+   * Asked before a human message is stored: the placeholder of its answer, when the agent will answer it.
+   * The placeholder is then stored in the same step as the question (its seq costs no store of its own) and
+   * comes back through `onMessage`. Optional: without it the agent posts its own placeholder.
+   */
+  replyDraft? (conversationId: string, question: MessageDraft, humans: number): MessageDraft | undefined
+  /**
+   * A message was delivered in a conversation it belongs to (its own messages included). `reply` is the
+   * placeholder stored with it, when `replyDraft` gave one; it has been delivered (stream.start) already.
+   */
+  onMessage (conversationId: string, message: Message, reply?: Message): void
   /** Stops a running answer (or, without `messageId`, all of a conversation's). True when one was stopped. */
   cancel (conversationId: string, messageId?: string): boolean
   /** Stops everything running (plugin closing). */

@@ -1,7 +1,7 @@
 import { CHAT_ERR_NOT_FOUND } from '../errors.ts'
 import type { ConversationRecord, Message, ParticipantRecord } from '../schemas/entities.ts'
 import type {
-  AddParticipantResult, AppendResult, AuditEntry, ChatStorage, ConversationPatch, ListConversationsQuery,
+  AddParticipantResult, AppendResult, ReplyFor, AuditEntry, ChatStorage, ConversationPatch, ListConversationsQuery,
   MessageDraft, MessagePatch, MessageRange, Page
 } from './types.ts'
 
@@ -99,20 +99,26 @@ export function createMemoryStorage (): ChatStorage {
       return conversations.get(conversationId)?.participants.delete(userId) ?? false
     },
 
-    async appendMessage (conversationId, draft: MessageDraft): Promise<AppendResult> {
+    async appendMessage (conversationId, draft: MessageDraft, reply?: ReplyFor): Promise<AppendResult> {
       const c = must(conversationId)
       const key = draft.clientMessageId === undefined ? undefined : `${draft.sender.id}\u0000${draft.clientMessageId}`
       if (key !== undefined) {
         const first = c.byClientId.get(key)
         if (first !== undefined) return { message: structuredClone(first), created: false }
       }
-      const seq = c.record.lastSeq + 1
-      const message: Message = { ...copy(draft), conversationId, seq }
-      c.messages.push(message)
+      const push = (d: MessageDraft): Message => {
+        const message: Message = { ...copy(d), conversationId, seq: c.record.lastSeq + 1 }
+        c.messages.push(message)
+        c.record.lastSeq = message.seq
+        c.record.updatedAt = d.createdAt
+        return message
+      }
+      const message = push(draft)
       if (key !== undefined) c.byClientId.set(key, message)
-      c.record.lastSeq = seq
-      c.record.updatedAt = draft.createdAt
-      return { message: structuredClone(message), created: true }
+      const next = reply?.(structuredClone(message))
+      const result: AppendResult = { message: structuredClone(message), created: true }
+      if (next !== undefined) result.reply = structuredClone(push(next))
+      return result
     },
 
     async updateMessage (conversationId, messageId, patch: MessagePatch) {

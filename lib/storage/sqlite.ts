@@ -4,7 +4,7 @@ import Database from 'better-sqlite3'
 import { startCheckpointer } from './sqlite-checkpointer.ts'
 import { CHAT_ERR_NOT_FOUND } from '../errors.ts'
 import type { ConversationRecord, Message, ParticipantRecord } from '../schemas/entities.ts'
-import type { AddParticipantResult, AppendResult, AuditEntry, ChatStorage, MessageDraft } from './types.ts'
+import type { AddParticipantResult, AppendResult, AuditEntry, ChatStorage, MessageDraft, ReplyFor } from './types.ts'
 
 export interface SqliteStorageOptions {
   /** Path of the database file (its directory is created if missing), or ':memory:'. */
@@ -178,11 +178,7 @@ function connect (filename: string) {
     q.insertParticipant.run({ ...p, conversationId })
     return 'added'
   }).immediate
-  const append = db.transaction((conversationId: string, draft: MessageDraft): AppendResult => {
-    if (draft.clientMessageId !== undefined) {
-      const first = q.findByClientId.get(conversationId, draft.sender.id, draft.clientMessageId)
-      if (first !== undefined) return { message: toMessage(first), created: false }
-    }
+  const insert = (conversationId: string, draft: MessageDraft): Message => {
     const seq = q.nextSeq.get(draft.createdAt, conversationId)
     if (seq === undefined) throw new CHAT_ERR_NOT_FOUND('Conversation')
     const row: MessageRow = {
@@ -201,7 +197,16 @@ function connect (filename: string) {
       metadata: json(draft.metadata)
     }
     q.insertMessage.run(row) // the unique index on the client id is the last guard against a duplicate
-    return { message: toMessage(row), created: true }
+    return toMessage(row)
+  }
+  const append = db.transaction((conversationId: string, draft: MessageDraft, reply?: ReplyFor): AppendResult => {
+    if (draft.clientMessageId !== undefined) {
+      const first = q.findByClientId.get(conversationId, draft.sender.id, draft.clientMessageId)
+      if (first !== undefined) return { message: toMessage(first), created: false }
+    }
+    const message = insert(conversationId, draft)
+    const next = reply?.(message)
+    return next === undefined ? { message, created: true } : { message, created: true, reply: insert(conversationId, next) }
   }).immediate
 
   return { db, q, create, remove, addParticipant, append }
@@ -286,8 +291,8 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
       return q.removeParticipant.run(conversationId, userId).changes > 0
     },
 
-    async appendMessage (conversationId, draft) {
-      return c.append(conversationId, draft)
+    async appendMessage (conversationId, draft, reply) {
+      return c.append(conversationId, draft, reply)
     },
 
     async updateMessage (conversationId, id, patch, encoded) {

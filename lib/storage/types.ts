@@ -46,8 +46,10 @@ export interface ChatStorage {
   /**
    * Appends with the next seq (see the rules above); bumps the conversation's lastSeq and updatedAt.
    * Rejects with CHAT_ERR_NOT_FOUND when the conversation does not exist.
+   * With `reply`, a message that is created takes its answer's seq along with it: the draft `reply` returns
+   * for it is appended with the next seq in the same atomic step (nothing for a repeat).
    */
-  appendMessage (conversationId: string, draft: MessageDraft): Promise<AppendResult>
+  appendMessage (conversationId: string, draft: MessageDraft, reply?: ReplyFor): Promise<AppendResult>
   /** Rewrites the mutable fields of a message (an AI answer as it completes). Null when there is none. */
   updateMessage (conversationId: string, messageId: string, patch: MessagePatch, encoded?: EncodedPatch): Promise<Message | null>
   /** Messages in ascending seq: seq > after, seq < before, at most `limit`; with `before` only, the newest ones. */
@@ -96,7 +98,12 @@ export interface AppendResult {
   message: Message
   /** False when the clientMessageId was a repeat and `message` is the first one. */
   created: boolean
+  /** The reply appended with it, when `reply` gave one. */
+  reply?: Message
 }
+
+/** Builds, from a just-stored message, the reply to store with it (an AI answer's placeholder). */
+export type ReplyFor = (message: Message) => MessageDraft | undefined
 
 export interface MessagePatch {
   content?: string

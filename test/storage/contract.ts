@@ -250,6 +250,35 @@ export function storageContract (t: Test, factory: () => Promise<ChatStorage>): 
     t.match([a, b, c], [{ created: true, message: { seq: 1 } }, { created: true, message: { seq: 2 } }, { created: true, message: { seq: 1 } }])
   })
 
+  t.test('appendMessage with a reply stores both, with consecutive seqs, atomically; a repeat gets no reply', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+    const seen: number[] = []
+    const replyFor = (question: Message): MessageDraft => {
+      seen.push(question.seq)
+      return draft(bob, { kind: 'ai', content: '', parts: [], status: 'streaming', replyTo: question.seq })
+    }
+    const results = await Promise.all([
+      storage.appendMessage(record.id, draft(alice, { clientMessageId: 'q1' }), replyFor),
+      storage.appendMessage(record.id, draft(alice, { clientMessageId: 'q2' }), replyFor),
+      storage.appendMessage(record.id, draft(carol))
+    ])
+    for (const r of results.slice(0, 2)) {
+      t.equal(r.created, true)
+      t.match(r.reply, { seq: r.message.seq + 1, replyTo: r.message.seq, status: 'streaming', kind: 'ai' }, 'the reply takes the next seq')
+    }
+    t.equal(results[2].reply, undefined)
+    t.same(seen.sort(), results.slice(0, 2).map((r) => r.message.seq).sort(), 'called with each stored question')
+    t.same((await storage.getMessages(record.id, { limit: 10 })).map((m) => m.seq), [1, 2, 3, 4, 5], 'no gap')
+    const repeat = await storage.appendMessage(record.id, draft(alice, { clientMessageId: 'q1' }), replyFor)
+    t.equal(repeat.created, false)
+    t.equal(repeat.reply, undefined, 'a repeat gets no second reply')
+    t.match(await storage.getConversation(record.id), { lastSeq: 5 })
+    const none = await storage.appendMessage(record.id, draft(alice), () => undefined)
+    t.equal(none.reply, undefined, 'a reply function may decline')
+    t.equal(none.message.seq, 6)
+  })
+
   t.test('appendMessage to a missing conversation rejects with CHAT_ERR_NOT_FOUND', async (t) => {
     const storage = await open(t)
     await t.rejects(storage.appendMessage(newId(), draft()), { code: 'CHAT_ERR_NOT_FOUND' })
@@ -398,6 +427,7 @@ export function storageContract (t: Test, factory: () => Promise<ChatStorage>): 
 
 const alice: Sender = { id: 'alice', name: 'Alice', type: 'human' }
 const bob: Sender = { id: 'bob', name: 'Bob', type: 'human' }
+const carol: Sender = { id: 'carol', name: 'Carol', type: 'human' }
 const ai: Sender = { id: 'ai', name: 'Assistant', type: 'ai' }
 
 /** A fixed, distinct timestamp per n. */
