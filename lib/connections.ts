@@ -59,6 +59,11 @@ export class ConnectionRegistry {
     return this.humans.get(userId)?.online ?? false
   }
 
+  /** Sends a frame to every socket of a user. */
+  notify (userId: string, frame: Buffer | string): void {
+    this.humans.get(userId)?.send(frame)
+  }
+
   /** Closes every socket of a user; returns how many there were. */
   disconnectUser (userId: string, code: number, reason: string): number {
     return this.humans.get(userId)?.disconnect(code, reason) ?? 0

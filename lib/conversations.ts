@@ -42,6 +42,8 @@ export function createConversationManager (deps: {
   metrics: ChatMetrics
   log: FastifyBaseLogger
   isOnline: (userId: string) => boolean
+  /** Sends a frame to all of a user's sockets (joined to the conversation or not). */
+  notify: (userId: string, frame: WireFrame) => void
   agents: Map<string, AgentParticipant>
 }) {
   const { storage, cache, channels, options, metrics, agents } = deps
@@ -203,6 +205,10 @@ export function createConversationManager (deps: {
       cache.set(record.id, entry)
       // The log alone tells who was there: one system message per participant, in order.
       for (const p of participants) await appendMembership(entry, 'joined', p)
+      // The others learn of it on their open sockets, so their clients can show it without polling.
+      for (const p of participants.slice(1)) {
+        if (p.type === 'human') deps.notify(p.id, membershipFrame(record.id, 'joined', p))
+      }
       return view(entry)
     },
 
@@ -262,6 +268,7 @@ export function createConversationManager (deps: {
       if (result === 'full') throw new CHAT_ERR_PARTICIPANT_LIMIT(String(limits.maxParticipants))
       cache.setParticipant(id, p)
       await appendMembership(entry, 'joined', p)
+      if (p.type === 'human') deps.notify(p.id, membershipFrame(id, 'joined', p))
       return { ...p, online: p.type === 'ai' || deps.isOnline(p.id) }
     },
 

@@ -67,7 +67,15 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
   const metrics = createMetrics({ conversations: () => cache.size, channels: () => channels.size })
   const connections = new ConnectionRegistry({ heartbeatMs: options.heartbeatMs, metrics })
   const manager = createConversationManager({
-    storage, cache, channels, options, metrics, log, agents, isOnline: (id) => connections.isOnline(id)
+    storage,
+    cache,
+    channels,
+    options,
+    metrics,
+    log,
+    agents,
+    isOnline: (id) => connections.isOnline(id),
+    notify: (id, frame) => { connections.notify(id, frame) }
   })
 
   const api: AgentApi = {

@@ -4,6 +4,8 @@ export interface HumanSocket {
   readonly userId: string
   /** Closes the socket with a protocol close code. */
   close (code: number, reason: string): void
+  /** Sends a serialized frame. */
+  write (frame: Buffer | string): void
 }
 
 /**
@@ -22,6 +24,11 @@ export class HumanParticipant {
 
   get online (): boolean {
     return this.sockets.size > 0
+  }
+
+  /** A frame for every socket of the user, subscribed or not (e.g. "you were added to a conversation"). */
+  send (frame: Buffer | string): void {
+    for (const socket of this.sockets) socket.write(frame)
   }
 
   disconnect (code: number, reason: string): number {

@@ -190,3 +190,16 @@ t.test('a 429 PARTICIPANT_LIMIT over REST carries retry-after, like every 429', 
   t.equal(full.status, 429)
   t.ok(full.headers['retry-after'] !== undefined, 'retry-after is set')
 })
+
+t.test('a user added to a conversation hears of it on every open socket, joined or not', async (t) => {
+  const ta = await startApp(t)
+  const bob = await ta.connect('bob')
+  const conv = await createConversation(ta, 'alice', ['bob'])
+  t.match(await bob.next((f) => f.type === 'participant'), { conversationId: conv.id, event: 'joined', participant: { id: 'bob', role: 'member' } })
+  const other = await createConversation(ta, 'alice')
+  const carol = await ta.connect('carol')
+  const added = await ta.request('POST', `/chat/conversations/${other.id}/participants`, { token: await ta.token('alice'), body: { userId: 'carol', name: 'Carol' } })
+  t.equal(added.status, 201)
+  t.match(await carol.next((f) => f.type === 'participant'), { conversationId: other.id, event: 'joined', participant: { id: 'carol', name: 'Carol' } })
+  t.equal(bob.all('participant').filter((f) => f.conversationId === other.id).length, 0, 'nobody else is told')
+})
