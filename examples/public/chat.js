@@ -246,6 +246,8 @@ function handle (f) {
       break
     case 'participant':
       if (f.event === 'left' && f.participant.id === state.user.userId) { dropRoom(f.conversationId); break }
+      // The server tells us when we are added to a conversation we have not opened: show it in the list.
+      if (!r && f.event === 'joined' && f.participant.id === state.user.userId) { loadConversations(true); break }
       if (r && r.conversation) {
         const list = r.conversation.participants
         const i = list.findIndex((p) => p.id === f.participant.id)
