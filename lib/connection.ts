@@ -156,11 +156,13 @@ export class ChatConnection implements HumanSocket {
    */
   write (frame: string | WireFrame): void {
     if (this.closed || this.socket.readyState !== 1) return
-    if (this.socket.bufferedAmount > this.ctx.options.limits.maxBufferedBytes) {
-      this.close(CLOSE_SLOW_CONSUMER, 'slow consumer')
-      return
-    }
     if (!this.corked) {
+      // Measured at the first write of a tick: what earlier ticks left unsent is the peer's backlog (what
+      // this tick batches while corked is not).
+      if (this.socket.bufferedAmount > this.ctx.options.limits.maxBufferedBytes) {
+        this.close(CLOSE_SLOW_CONSUMER, 'slow consumer')
+        return
+      }
       const raw = this.raw()
       if (raw !== undefined) {
         raw.cork()
@@ -222,7 +224,8 @@ export class ChatConnection implements HumanSocket {
       this.close(CLOSE_TOO_BIG, 'frame too big')
       return
     }
-    if (this.queue.length >= maxQueuedFrames || this.queuedBytes + size > maxBufferedBytes) {
+    // Waiting frames are bounded in count and in bytes (one frame may always wait, whatever its size).
+    if (this.queue.length >= maxQueuedFrames || (this.queue.length > 0 && this.queuedBytes + size > maxBufferedBytes)) {
       this.fail(new CHAT_ERR_QUEUE_FULL(), undefined)
       return
     }

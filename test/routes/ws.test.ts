@@ -99,3 +99,21 @@ t.test('closing the app closes sockets with 1001 and leaves no handle', async (t
   const closed = await alice.closed
   t.equal(closed.code, 1001)
 })
+
+t.test('a socket that does not read is closed as a slow consumer (4029); the others go on', async (t) => {
+  const ta = await startApp(t, { limits: { maxBufferedBytes: 1024, maxMessageBytes: 16384 }, rateLimit: { max: 0 } })
+  const conv = await createConversation(ta, 'alice', ['bob'])
+  const [alice, bob] = await joinAll(ta, conv.id, ['alice', 'bob'])
+  const raw = (bob.ws as unknown as { _socket: { pause: () => void, resume: () => void } })._socket
+  raw.pause() // bob stops reading: the server's buffer for him fills up
+  const big = 'x'.repeat(16000)
+  let sent = 0
+  while (ta.app.chat.connections.size === 2 && sent < 2000) {
+    await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: `m${sent++}`, content: big })
+  }
+  t.equal(ta.app.chat.connections.size, 1, `bob was dropped after ${sent} messages`)
+  raw.resume()
+  t.equal((await bob.closed).code, 4029)
+  const ack = await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: 'after', content: 'still here' })
+  t.equal(ack.type, 'ack', 'the sender is not affected')
+})
