@@ -4,7 +4,7 @@ import type { RawData, WebSocket } from 'ws'
 import type { ConversationManager } from './conversations.ts'
 import type { JoinResult } from './live.ts'
 import type { Subscriber, WireFrame } from './delivery.ts'
-import { CHAT_ERR_BAD_FRAME, CHAT_ERR_QUEUE_FULL, toPublicError, type ChatErrorLike } from './errors.ts'
+import { CHAT_ERR_BAD_FRAME, CHAT_ERR_NOT_FOUND, CHAT_ERR_QUEUE_FULL, toPublicError, type ChatErrorLike } from './errors.ts'
 import { parseClientFrame } from './frames.ts'
 import { newId } from './ids.ts'
 import type { ChatMetrics } from './metrics.ts'
@@ -87,7 +87,11 @@ class SocketSubscription implements Subscriber {
     for (const [frame, seq] of held) this.write(frame, seq)
   }
 
+  /** Set when the subscription was ended (removal, deletion), possibly before its join finished. */
+  over = false
+
   ended (): void {
+    this.over = true
     this.conn.subscriptionEnded(this)
   }
 
@@ -231,26 +235,34 @@ export class ChatConnection implements HumanSocket {
     }
     this.queuedBytes += size
     this.queue.push([data.toString(), size])
-    if (!this.busy) void this.drain()
+    if (!this.busy) {
+      this.drain().catch((err: unknown) => { this.ctx.log.error({ err, userId: this.user.id }, 'chat socket loop failed') })
+    }
   }
 
   private async drain (): Promise<void> {
     this.busy = true
     let handled = 0
-    while (this.queue.length > 0 && !this.closed) {
-      // A burst of frames that never waits on I/O would hold every reply until the whole burst is done.
-      if (++handled % FRAMES_PER_TURN === 0) await new Promise(setImmediate)
-      const [text, bytes] = this.queue.shift() as [string, number]
-      this.queuedBytes -= bytes
-      let frame: ClientFrame | undefined
-      try {
-        frame = parseClientFrame(text)
-        await this.handle(frame)
-      } catch (err) {
-        this.fail(err, frame?.ref)
+    try {
+      while (this.queue.length > 0 && !this.closed) {
+        // A burst of frames that never waits on I/O would hold every reply until the whole burst is done.
+        if (++handled % FRAMES_PER_TURN === 0) {
+          await new Promise(setImmediate)
+          continue // the socket may have closed meanwhile: check again
+        }
+        const [text, bytes] = this.queue.shift() as [string, number]
+        this.queuedBytes -= bytes
+        let frame: ClientFrame | undefined
+        try {
+          frame = parseClientFrame(text)
+          await this.handle(frame)
+        } catch (err) {
+          this.fail(err, frame?.ref)
+        }
       }
+    } finally {
+      this.busy = false
     }
-    this.busy = false
   }
 
   private async handle (frame: ClientFrame): Promise<void> {
@@ -301,6 +313,8 @@ export class ChatConnection implements HumanSocket {
       manager.leave(sub, conversationId)
       return undefined
     }
+    // Removed from the conversation (or it was deleted) while the history was read.
+    if (sub.over) throw new CHAT_ERR_NOT_FOUND('Conversation')
     this.subscriptions.set(conversationId, sub)
     return { sub, result }
   }

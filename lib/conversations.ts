@@ -51,8 +51,11 @@ export function createConversationManager (deps: {
   const limiter = createRateLimiter(options.rateLimit)
 
   const isAdmin = (user: ChatUser): boolean => user.roles.includes(options.adminRole)
-  /** Questions delivered with their answer's placeholder stored alongside (see AgentParticipant.replyDraft). */
-  const replies = new WeakMap<Message, Message>()
+  /**
+   * Answers claimed before their question was stored (see AgentParticipant.replyDraft), by question id: the
+   * agent that stored the placeholder here answers it, whichever way the question is delivered.
+   */
+  const claims = new Map<string, { agentId: string, placeholder: MessageDraft, reply?: Message }>()
 
   /** The placeholder of the answer an agent will give, stored in the same step as the question. */
   function replyFor (entry: CachedConversation, question: MessageDraft): ReplyFor | undefined {
@@ -62,7 +65,9 @@ export function createConversationManager (deps: {
     for (const p of entry.participants.values()) {
       if (p.type !== 'ai') continue
       const placeholder = agents.get(p.id)?.replyDraft?.(entry.record.id, question, humans)
-      if (placeholder !== undefined) return (stored) => ({ ...placeholder, replyTo: stored.seq })
+      if (placeholder === undefined) continue
+      claims.set(question.id, { agentId: p.id, placeholder })
+      return (stored) => ({ ...placeholder, replyTo: stored.seq })
     }
     return undefined
   }
@@ -122,7 +127,8 @@ export function createConversationManager (deps: {
         // Resolves once it has gone out in order (an AI's stream.start must precede its chunks).
         await new Promise<void>((resolve) => { ch.deliver(result.message, opts.extra, resolve) })
       } else {
-        if (result.reply !== undefined) replies.set(result.message, result.reply)
+        const claim = result.reply === undefined ? undefined : claims.get(result.message.id)
+        if (claim !== undefined) claim.reply = result.reply
         ch.deliver(result.message, opts.extra)
         if (result.reply !== undefined) ch.deliver(result.reply) // right behind its question, in seq order
       }
@@ -172,8 +178,15 @@ export function createConversationManager (deps: {
   return {
     ...live,
     isAdmin,
-    /** The answer placeholder stored with a delivered question, if any. */
-    replyOf: (message: Message): Message | undefined => replies.get(message),
+    /** The agent and stored placeholder of a question's claimed answer (once: the claim is taken). */
+    takeClaim (question: Message): { agentId: string, reply: Message } | undefined {
+      const claim = claims.get(question.id)
+      if (claim === undefined) return undefined
+      claims.delete(question.id)
+      const reply = claim.reply ??
+        { ...claim.placeholder, conversationId: question.conversationId, seq: question.seq + 1, replyTo: question.seq }
+      return { agentId: claim.agentId, reply }
+    },
     view,
     member,
 
@@ -310,8 +323,17 @@ export function createConversationManager (deps: {
         createdAt: new Date().toISOString()
       }
       if (input.metadata !== undefined) draft.metadata = input.metadata
-      const result = await append(entry, draft, { onStored, reply: replyFor(entry, draft) })
-      if (!result.created) limiter.refund(user.id)
+      let result: AppendResult
+      try {
+        result = await append(entry, draft, { onStored, reply: replyFor(entry, draft) })
+      } catch (err) {
+        claims.delete(draft.id)
+        throw err
+      }
+      if (!result.created) {
+        claims.delete(draft.id)
+        limiter.refund(user.id)
+      }
       return result
     },
 

@@ -51,12 +51,13 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     onDeliver (message) {
       // Agents hear every message of the conversations they are in (an evicted one is loaded again).
       if (agents.size === 0) return
-      const reply = manager.replyOf(message)
+      // The agent that claimed this question answers it, even if it left the conversation meanwhile:
+      // its placeholder is stored and must be finished.
+      const claim = manager.takeClaim(message)
+      if (claim !== undefined) agents.get(claim.agentId)?.onMessage(message.conversationId, message, claim.reply)
       const notify = (entry: CachedConversation | null | undefined): void => {
         for (const p of entry?.participants.values() ?? []) {
-          if (p.type !== 'ai') continue
-          const mine = reply !== undefined && reply.sender.id === p.id ? reply : undefined
-          agents.get(p.id)?.onMessage(message.conversationId, message, mine)
+          if (p.type === 'ai' && p.id !== claim?.agentId) agents.get(p.id)?.onMessage(message.conversationId, message)
         }
       }
       const entry = cache.peek(message.conversationId)

@@ -44,7 +44,6 @@ interface Running {
 
 const CANCELLED = Symbol('cancelled')
 const TIMED_OUT = Symbol('timeout')
-const STORE_FAILED = Symbol('store failed')
 const FAILED_TEXT = 'Sorry, the assistant could not answer this time.'
 
 export function defaultAnswerRule ({ humans, mentioned }: AnswerRuleInput): boolean {
@@ -53,8 +52,9 @@ export function defaultAnswerRule ({ humans, mentioned }: AnswerRuleInput): bool
 
 /**
  * The AI participant: answers through the host's NLWeb-style handler, streaming every frame it writes as
- * `stream.chunk`, and storing the whole answer as one `ai` message. The handler runs the moment the question
- * is delivered; the placeholder that takes the answer's seq is stored alongside, not in front of it.
+ * `stream.chunk`, and storing the whole answer as one `ai` message. It decides before a question is stored
+ * (`replyDraft`), so the answer's placeholder is stored with the question; the handler then runs as the
+ * question is delivered, and nothing is stored in front of its first chunk.
  */
 export class NLWebParticipant implements AgentParticipant {
   readonly id: string
@@ -102,10 +102,14 @@ export class NLWebParticipant implements AgentParticipant {
     return { id: newId(), kind: 'ai', sender: this.sender, content: '', parts: [], status: 'streaming', createdAt: new Date().toISOString() }
   }
 
+  /**
+   * Answers a question it claimed (`reply` is the placeholder stored with it). A question it did not claim
+   * here is not its to answer: it declined, or another process stored it and answers it there.
+   */
   onMessage (conversationId: string, message: Message, reply?: Message): void {
-    if (message.kind !== 'text' || message.sender.type !== 'human' || this.api === undefined) return
-    if (this.closing && reply === undefined) return
-    // Tracked from the first moment, so close() waits for answers still gathering their context.
+    if (reply === undefined || message.kind !== 'text' || this.api === undefined) return
+    // Tracked from the first moment, so close() waits for it (a question claimed before closing is still
+    // answered: cancelled at once, so its placeholder is finished).
     const answer = this.answer(this.api, conversationId, message, reply).catch((err: unknown) => {
       this.log?.error({ err, conversationId }, 'chat AI answer failed')
     }).finally(() => { this.answers.delete(answer) })
@@ -126,46 +130,20 @@ export class NLWebParticipant implements AgentParticipant {
   async close (): Promise<void> {
     this.closing = true
     for (const run of this.running.values()) run.controller.abort(CANCELLED)
-    await Promise.allSettled([...this.answers])
+    while (this.answers.size > 0) await Promise.allSettled([...this.answers])
   }
 
   /**
-   * Answers `question`. With `reply` (the 1+1 path and any answer decided before the store) the placeholder is
-   * already stored and delivered: the handler's frames go straight out. Otherwise the placeholder is posted
-   * alongside the handler, and chunks wait for it only if the handler is faster than the store.
+   * Answers `question` into its placeholder `reply`, already stored and delivered (stream.start): the
+   * handler's frames go straight out as chunks, then the final message is stored and sent as stream.end.
    */
-  private async answer (api: AgentApi, conversationId: string, question: Message, reply?: Message): Promise<void> {
-    if (reply === undefined) {
-      const participants = await api.participants(conversationId)
-      const humans = participants.reduce((n, p) => n + (p.type === 'human' ? 1 : 0), 0)
-      if (!this.shouldAnswer({ message: question, humans, mentioned: this.mention.test(question.content) })) return
-      if (this.closing) return
-    }
-    const id = reply?.id ?? newId()
+  private async answer (api: AgentApi, conversationId: string, question: Message, reply: Message): Promise<void> {
+    const id = reply.id
     const controller = new AbortController()
     this.running.set(id, { conversationId, controller })
     if (this.closing) controller.abort(CANCELLED)
     const timer = setTimeout(() => { controller.abort(TIMED_OUT) }, this.timeoutMs).unref()
     const askedAt = performance.now()
-
-    let started = reply !== undefined
-    const early: string[] = []
-    const placeholder = reply !== undefined ? Promise.resolve(reply) : api.post(conversationId, {
-      id,
-      kind: 'ai',
-      sender: this.sender,
-      content: '',
-      parts: [],
-      status: 'streaming',
-      replyTo: question.seq
-    }).then((m) => {
-      started = true
-      for (const chunk of early) api.broadcast(conversationId, chunk)
-      early.length = 0
-      return m
-    })
-    // A placeholder that cannot be stored ends the answer; the failure is reported once, below.
-    placeholder.catch(() => { controller.abort(STORE_FAILED) })
 
     const parts: AskFrame[] = []
     const partJsons: string[] = []
@@ -179,8 +157,7 @@ export class NLWebParticipant implements AgentParticipant {
         const chunk = `${chunkHead}${parts.length},"part":${partJson}}`
         parts.push(frame)
         partJsons.push(partJson)
-        if (started) api.broadcast(conversationId, chunk)
-        else early.push(chunk)
+        api.broadcast(conversationId, chunk)
       }
     }
 
@@ -206,14 +183,18 @@ export class NLWebParticipant implements AgentParticipant {
       clearTimeout(timer)
     }
 
+    const content = status === 'failed' && !parts.some((p) => frameType(p) === 'error') ? FAILED_TEXT : readableAnswer(parts)
+    const patch = { content, parts, status }
+    const partsJson = `[${partJsons.join(',')}]`
     try {
-      await placeholder
       api.flush(conversationId) // the chunks leave now; the final store does not hold them back
-      const content = status === 'failed' && !parts.some((p) => frameType(p) === 'error')
-        ? FAILED_TEXT
-        : readableAnswer(parts)
-      await api.finish(conversationId, id, { content, parts, status }, { parts: `[${partJsons.join(',')}]` })
+      await api.finish(conversationId, id, patch, { parts: partsJson })
       this.metrics?.aiAnswers.inc({ status })
+    } catch (err) {
+      // Not stored: clients still get an end (failed), so none waits on a stream that will not finish.
+      this.log?.error({ err, conversationId }, 'chat AI answer could not be stored')
+      const failed: Message = { ...reply, ...patch, status: 'failed' }
+      api.broadcast(conversationId, JSON.stringify({ type: 'stream.end', conversationId, message: failed }))
     } finally {
       this.running.delete(id)
     }

@@ -33,41 +33,63 @@ t.test('an agent of the host plugs in through the participant seam', async (t) =
   t.ok(echo.heard.some((m) => m.id === ack.messageId), 'the agent heard the question')
 })
 
-t.test('NLWebParticipant answers a message that reached it without a stored placeholder', async (t) => {
-  const calls: string[] = []
-  const posted: unknown[] = []
+t.test('NLWebParticipant answers only the questions it claimed, into the placeholder stored with them', async (t) => {
+  const chunks: string[] = []
   const finished: unknown[] = []
+  let done: () => void = () => {}
+  const ended = new Promise<void>((resolve) => { done = resolve })
   const api: AgentApi = {
-    async participants () { return [{ id: 'alice', name: 'Alice', type: 'human', role: 'owner', joinedAt: '' }] },
+    async participants () { return [] },
     async recentMessages () { return [] },
-    async post (conversationId, draft) {
-      posted.push(draft)
-      return { ...draft, id: draft.id ?? 'x', conversationId, seq: 2, createdAt: '' }
-    },
-    broadcast (conversationId, frame) { calls.push(frame) },
+    async post () { throw new Error('not used: the placeholder is stored with the question') },
+    broadcast (conversationId, frame) { chunks.push(frame) },
     flush () {},
     async finish (conversationId, messageId, patch) {
-      finished.push(patch)
+      finished.push({ messageId, ...patch })
+      done()
       return null
     }
   }
-  let done: () => void = () => {}
-  const ended = new Promise<void>((resolve) => { done = resolve })
+  const asked: string[] = []
   const ai = new NLWebParticipant({
     handler: async (params, sink) => {
+      asked.push(params.query)
       await sink.write({ message_type: 'summary', message: `about ${params.query}` })
-      done()
     }
   })
+  t.equal(ai.replyDraft('c', { id: 'q', kind: 'text', sender: { id: 'alice', name: 'Alice', type: 'human' }, content: 'soup', createdAt: '' }, 1), undefined, 'not attached: no answer')
   ai.attach(api)
   const question: Message = { id: 'q', conversationId: 'c', seq: 1, kind: 'text', sender: { id: 'alice', name: 'Alice', type: 'human' }, content: 'soup', createdAt: '' }
-  ai.onMessage('c', question)
+  t.equal(ai.replyDraft('c', question, 2), undefined, 'two humans, no mention: no answer')
+  const draft = ai.replyDraft('c', question, 1)
+  t.match(draft, { kind: 'ai', status: 'streaming', content: '', sender: { id: 'assistant' } }, 'one human: it claims the answer')
+
+  ai.onMessage('c', question) // not claimed here: not answered here
+  const reply: Message = { ...(draft as Message), conversationId: 'c', seq: 2, replyTo: 1 }
+  ai.onMessage('c', question, reply)
   await ended
   await ai.close()
-  t.match(posted, [{ kind: 'ai', status: 'streaming', replyTo: 1 }], 'it posted its own placeholder')
-  t.match(finished, [{ status: 'complete', content: 'about soup' }])
-  t.equal(calls.length, 1)
-  t.match(JSON.parse(calls[0]), { type: 'stream.chunk', index: 0, part: { message_type: 'summary' } })
-  t.equal(ai.replyDraft('c', { ...question, id: 'n' }, 2), undefined, 'two humans, no mention: no answer')
-  t.notOk(new NLWebParticipant({ handler: async () => {} }).replyDraft('c', question, 1), 'not attached: no answer')
+  t.same(asked, ['soup'], 'asked once')
+  t.match(finished, [{ messageId: reply.id, status: 'complete', content: 'about soup' }])
+  t.equal(chunks.length, 1)
+  t.match(JSON.parse(chunks[0]), { type: 'stream.chunk', messageId: reply.id, index: 0, part: { message_type: 'summary' } })
+})
+
+t.test('an answer that cannot be stored still ends its stream, as failed', async (t) => {
+  const frames: string[] = []
+  const api: AgentApi = {
+    async participants () { return [] },
+    async recentMessages () { return [] },
+    async post () { throw new Error('unused') },
+    broadcast (conversationId, frame) { frames.push(frame) },
+    flush () {},
+    async finish () { throw new Error('disk full') }
+  }
+  const ai = new NLWebParticipant({ handler: async (params, sink) => { await sink.write({ message_type: 'summary', message: 'x' }) } })
+  ai.attach(api)
+  const question: Message = { id: 'q', conversationId: 'c', seq: 1, kind: 'text', sender: { id: 'alice', name: 'Alice', type: 'human' }, content: 'soup', createdAt: '' }
+  const reply: Message = { ...(ai.replyDraft('c', question, 1) as Message), conversationId: 'c', seq: 2, replyTo: 1 }
+  ai.onMessage('c', question, reply)
+  await ai.close()
+  t.match(JSON.parse(frames[frames.length - 1]), { type: 'stream.end', message: { id: reply.id, status: 'failed', seq: 2 } })
 })

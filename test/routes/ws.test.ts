@@ -117,3 +117,16 @@ t.test('a socket that does not read is closed as a slow consumer (4029); the oth
   const ack = await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: 'after', content: 'still here' })
   t.equal(ack.type, 'ack', 'the sender is not affected')
 })
+
+t.test('a socket that drops in the middle of a long burst of frames harms nothing', async (t) => {
+  const ta = await startApp(t)
+  const client = await ta.connect('alice')
+  const burst = Array.from({ length: 200 }, () => JSON.stringify({ type: 'ping' }))
+  for (const f of burst) client.ws.send(f)
+  await client.waitFor((f) => f.type === 'pong') // the server is working through them
+  client.ws.terminate()
+  await client.closed
+  const other = await ta.connect('bob')
+  t.match(await other.call({ type: 'ping' }), { type: 'pong' }, 'the server is still serving')
+  t.equal((await ta.request('GET', '/chat/health')).status, 200)
+})
