@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { CachedConversation, ConversationCache } from './cache.ts'
 import type { Channels } from './channels.ts'
+import { createAnswerClaims } from './answer-claims.ts'
 import { encode, type WireFrame } from './delivery.ts'
 import { coversUpTo, createLive } from './live.ts'
 import { checkContent, checkMetadata } from './message-limits.ts'
@@ -51,26 +52,7 @@ export function createConversationManager (deps: {
   const limiter = createRateLimiter(options.rateLimit)
 
   const isAdmin = (user: ChatUser): boolean => user.roles.includes(options.adminRole)
-  /**
-   * Answers claimed before their question was stored (see AgentParticipant.replyDraft), by question id: the
-   * agent that stored the placeholder here answers it, whichever way the question is delivered.
-   */
-  const claims = new Map<string, { agentId: string, placeholder: MessageDraft, reply?: Message }>()
-
-  /** The placeholder of the answer an agent will give, stored in the same step as the question. */
-  function replyFor (entry: CachedConversation, question: MessageDraft): ReplyFor | undefined {
-    if (agents.size === 0) return undefined
-    let humans = 0
-    for (const p of entry.participants.values()) if (p.type === 'human') humans++
-    for (const p of entry.participants.values()) {
-      if (p.type !== 'ai') continue
-      const placeholder = agents.get(p.id)?.replyDraft?.(entry.record.id, question, humans)
-      if (placeholder === undefined) continue
-      claims.set(question.id, { agentId: p.id, placeholder })
-      return (stored) => ({ ...placeholder, replyTo: stored.seq })
-    }
-    return undefined
-  }
+  const claims = createAnswerClaims(agents)
 
   function view (entry: CachedConversation): Conversation {
     const participants: Participant[] = []
@@ -103,6 +85,7 @@ export function createConversationManager (deps: {
       extra?: WireFrame[]
       waitForDelivery?: boolean
       reply?: ReplyFor
+      settle?: (result: AppendResult) => void
     } = {}
   ): Promise<AppendResult> {
     const ch = channels.open(entry)
@@ -122,13 +105,12 @@ export function createConversationManager (deps: {
     if (result.created) metrics.messages.inc({ kind: draft.kind })
     else metrics.duplicates.inc()
     opts.onStored?.(result)
+    opts.settle?.(result) // before delivery: the answer starts as the question goes out
     if (result.created) {
       if (opts.waitForDelivery === true) {
         // Resolves once it has gone out in order (an AI's stream.start must precede its chunks).
         await new Promise<void>((resolve) => { ch.deliver(result.message, opts.extra, resolve) })
       } else {
-        const claim = result.reply === undefined ? undefined : claims.get(result.message.id)
-        if (claim !== undefined) claim.reply = result.reply
         ch.deliver(result.message, opts.extra)
         if (result.reply !== undefined) ch.deliver(result.reply) // right behind its question, in seq order
       }
@@ -178,15 +160,8 @@ export function createConversationManager (deps: {
   return {
     ...live,
     isAdmin,
-    /** The agent and stored placeholder of a question's claimed answer (once: the claim is taken). */
-    takeClaim (question: Message): { agentId: string, reply: Message } | undefined {
-      const claim = claims.get(question.id)
-      if (claim === undefined) return undefined
-      claims.delete(question.id)
-      const reply = claim.reply ??
-        { ...claim.placeholder, conversationId: question.conversationId, seq: question.seq + 1, replyTo: question.seq }
-      return { agentId: claim.agentId, reply }
-    },
+    /** The agent and stored placeholder of a delivered question's claimed answer (once). */
+    takeClaim: claims.take,
     view,
     member,
 
@@ -325,15 +300,16 @@ export function createConversationManager (deps: {
       if (input.metadata !== undefined) draft.metadata = input.metadata
       let result: AppendResult
       try {
-        result = await append(entry, draft, { onStored, reply: replyFor(entry, draft) })
+        result = await append(entry, draft, {
+          onStored,
+          reply: claims.claim(entry, draft),
+          settle: (r) => { claims.settle(draft, r) }
+        })
       } catch (err) {
-        claims.delete(draft.id)
+        claims.settle(draft, undefined)
         throw err
       }
-      if (!result.created) {
-        claims.delete(draft.id)
-        limiter.refund(user.id)
-      }
+      if (!result.created) limiter.refund(user.id)
       return result
     },
 

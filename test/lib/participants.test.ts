@@ -21,6 +21,19 @@ class EchoAgent implements AgentParticipant {
   async close (): Promise<void> {}
 }
 
+/** The calls an agent makes, answered in memory (for unit tests of one agent alone). */
+function apiWith (over: Partial<AgentApi>): AgentApi {
+  return {
+    async participants () { return [] },
+    async recentMessages () { return [] },
+    async post () { throw new Error('not used: the placeholder is stored with the question') },
+    broadcast () {},
+    flush () {},
+    async finish () { return null },
+    ...over
+  }
+}
+
 t.test('an agent of the host plugs in through the participant seam', async (t) => {
   const echo = new EchoAgent()
   const ta = await startApp(t, { ai: false, agents: [echo] })
@@ -38,18 +51,14 @@ t.test('NLWebParticipant answers only the questions it claimed, into the placeho
   const finished: unknown[] = []
   let done: () => void = () => {}
   const ended = new Promise<void>((resolve) => { done = resolve })
-  const api: AgentApi = {
-    async participants () { return [] },
-    async recentMessages () { return [] },
-    async post () { throw new Error('not used: the placeholder is stored with the question') },
+  const api = apiWith({
     broadcast (conversationId, frame) { chunks.push(frame) },
-    flush () {},
     async finish (conversationId, messageId, patch) {
       finished.push({ messageId, ...patch })
       done()
       return null
     }
-  }
+  })
   const asked: string[] = []
   const ai = new NLWebParticipant({
     handler: async (params, sink) => {
@@ -77,14 +86,10 @@ t.test('NLWebParticipant answers only the questions it claimed, into the placeho
 
 t.test('an answer that cannot be stored still ends its stream, as failed', async (t) => {
   const frames: string[] = []
-  const api: AgentApi = {
-    async participants () { return [] },
-    async recentMessages () { return [] },
-    async post () { throw new Error('unused') },
+  const api = apiWith({
     broadcast (conversationId, frame) { frames.push(frame) },
-    flush () {},
     async finish () { throw new Error('disk full') }
-  }
+  })
   const ai = new NLWebParticipant({ handler: async (params, sink) => { await sink.write({ message_type: 'summary', message: 'x' }) } })
   ai.attach(api)
   const question: Message = { id: 'q', conversationId: 'c', seq: 1, kind: 'text', sender: { id: 'alice', name: 'Alice', type: 'human' }, content: 'soup', createdAt: '' }
