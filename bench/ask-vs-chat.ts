@@ -3,10 +3,9 @@
 // plus the time to the first result frame on both. The server runs in its own process.
 //
 //   npm run bench -- [--n 300] [--warmup 30] [--storage sqlite|memory]
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createInterface } from 'node:readline'
 import WebSocket from 'ws'
+import { chatServerArgs, postJson, startServer, stopServer } from './processes.ts'
 
 function arg (name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
@@ -22,21 +21,10 @@ const QUERIES = [
   'healthy lunch', 'seafood paella', 'mushroom risotto', 'french pastry', 'indian lentils'
 ]
 
-const server = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', new URL(process.env.BENCH_SERVER ?? './server.ts', import.meta.url).pathname, STORAGE], {
-  stdio: ['pipe', 'pipe', 'inherit']
-})
-const [line] = await once(createInterface({ input: server.stdout }), 'line') as [string]
-const { port } = JSON.parse(line) as { port: number }
+const { child: server, port } = await startServer(chatServerArgs(STORAGE))
 const base = `http://127.0.0.1:${port}`
 
-async function json (path: string, body: unknown, token?: string): Promise<any> {
-  const res = await fetch(base + path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
-    body: JSON.stringify(body)
-  })
-  return await res.json()
-}
+const json = async (path: string, body: unknown, token?: string): Promise<any> => await postJson(base, path, body, token)
 
 interface Timing { total: number, first: number }
 
@@ -106,8 +94,7 @@ for (let i = 0; i < total; i++) {
   if (i >= WARMUP) { ask.push(a); chat.push(c) }
 }
 ws.close()
-server.stdin?.end()
-await once(server, 'exit')
+await stopServer(server)
 
 function pct (values: number[], p: number): number {
   const sorted = values.filter((v) => !Number.isNaN(v)).sort((x, y) => x - y) // queries without results have no first result

@@ -7,12 +7,11 @@
 //
 //   npx tsx bench/broadcast.ts [--receivers 99] [--messages 500] [--rounds 3] [--warmup 200] [--content 64] [--timeout 240]
 //   BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' adds node flags to both server processes.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
+import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { createInterface } from 'node:readline'
 import WebSocket, { type RawData } from 'ws'
+import { chatServerArgs, children, postJson, startServer, stopServer } from './processes.ts'
 
 function arg (name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
@@ -38,8 +37,6 @@ if (R + 1 > MAX_PARTICIPANTS) usage(`chat allows ${MAX_PARTICIPANTS} participant
 if (Math.max(M, WARMUP) > 1000) usage('--messages and --warmup at most 1000 (the chat queues 1024 frames per socket)')
 
 const SENDER = 'bench-sender'
-const ROOT = new URL('..', import.meta.url).pathname
-const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
 
 // The baseline: the ws README's broadcast, with a message shaped like the chat's (same fields, same order).
 const RAW_SERVER = `
@@ -85,7 +82,6 @@ process.stdin.on('end', () => {
 })
 `
 
-const children: ChildProcess[] = []
 const sockets: WebSocket[] = []
 
 function shutdown (code: number): never {
@@ -93,30 +89,11 @@ function shutdown (code: number): never {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
   process.exit(code)
 }
-process.on('exit', () => { for (const child of children) if (child.exitCode === null) child.kill('SIGKILL') })
 const watchdog = setTimeout(() => {
   console.error(`broadcast: gave up after ${TIMEOUT_S} s (--timeout)`)
   shutdown(1)
 }, TIMEOUT_S * 1000)
 watchdog.unref()
-
-/** A server process; it prints { port } on its first line and exits when its stdin closes. */
-async function startServer (args: string[]): Promise<{ child: ChildProcess, port: number }> {
-  const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
-  children.push(child)
-  const exited = once(child, 'exit').then(([code]) => { throw new Error(`server ${args.join(' ').slice(0, 60)} exited (${String(code)}) before listening`) })
-  const [line] = await Promise.race([once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line'), exited]) as [string]
-  return { child, port: (JSON.parse(line) as { port: number }).port }
-}
-
-async function stopServer (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return
-  const exited = once(child, 'exit')
-  child.stdin?.end()
-  const timer = setTimeout(() => { child.kill('SIGKILL') }, 5000)
-  await exited
-  clearTimeout(timer)
-}
 
 /** CPU time (ms) of a process, all its threads: /proc/PID/task/TID/schedstat (ns), or /proc/PID/stat (ticks); NaN without /proc. */
 const TICKS = (() => {
@@ -271,16 +248,7 @@ async function setupRaw (port: number): Promise<Side> {
 async function setupChat (port: number): Promise<Side> {
   const side = new Side('chat')
   const base = `http://127.0.0.1:${port}`
-  async function post (path: string, body: unknown, token?: string): Promise<any> {
-    const res = await fetch(base + path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
-      body: JSON.stringify(body)
-    })
-    const json = await res.json() as any
-    if (!res.ok) throw new Error(`chat: POST ${path} → ${res.status} ${JSON.stringify(json)}`)
-    return json
-  }
+  const post = async (path: string, body: unknown, token?: string): Promise<any> => await postJson(base, path, body, token)
   const tokens = new Map<string, string>()
   await Promise.all([SENDER, ...receiverIds].map(async (userId) => {
     tokens.set(userId, (await post('/auth/dev-login', { userId })).token as string)
@@ -345,7 +313,7 @@ const settle = async (): Promise<void> => { await new Promise((resolve) => setTi
 try {
   const [raw, chat] = await Promise.all([
     startServer(['-e', RAW_SERVER]),
-    startServer(['--import', 'tsx', new URL('./server.ts', import.meta.url).pathname, 'memory'])
+    startServer(chatServerArgs('memory'))
   ])
   const sides = [await setupRaw(raw.port), await setupChat(chat.port)]
   sides[0].pid = raw.child.pid
