@@ -344,9 +344,7 @@ export class ChatConnection implements HumanSocket {
 
   private fail (thrown: unknown, ref: string | undefined): void {
     const err = (typeof thrown === 'object' && thrown !== null ? thrown : {}) as ChatErrorLike & { ref?: string }
-    const pub = toPublicError(err)
-    // Over the socket, a value the frame schema cannot express (blank content) is a bad frame too.
-    if (pub.code === 'BAD_REQUEST') pub.code = 'BAD_FRAME'
+    const pub = toPublicError(err, 'ws')
     this.ctx.metrics.errors.inc({ code: pub.code, transport: 'ws' })
     if (pub.status >= 500) this.ctx.log.error({ err, userId: this.user.id }, 'chat frame failed')
     else this.ctx.log.info({ code: pub.code, userId: this.user.id, reason: pub.message }, 'chat frame rejected')

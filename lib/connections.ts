@@ -14,7 +14,7 @@ export interface ConnectionInfo {
  * them all: a socket that did not answer the previous ping is closed with 4008.
  */
 export class ConnectionRegistry {
-  private readonly humans = new Map<string, HumanParticipant>()
+  private readonly humans = new Map<string, HumanParticipant<ChatConnection>>()
   private readonly heartbeatMs: number
   private readonly metrics: ChatMetrics
   private timer: NodeJS.Timeout | undefined
@@ -32,7 +32,7 @@ export class ConnectionRegistry {
   add (conn: ChatConnection): void {
     let human = this.humans.get(conn.userId)
     if (human === undefined) {
-      human = new HumanParticipant(conn.userId, conn.user.name)
+      human = new HumanParticipant<ChatConnection>(conn.userId, conn.user.name)
       this.humans.set(conn.userId, human)
     }
     human.sockets.add(conn)
@@ -72,8 +72,7 @@ export class ConnectionRegistry {
   list (): ConnectionInfo[] {
     const out: ConnectionInfo[] = []
     for (const human of this.humans.values()) {
-      for (const socket of human.sockets) {
-        const conn = socket as ChatConnection
+      for (const conn of human.sockets) {
         out.push({ id: conn.id, userId: conn.userId, openedAt: conn.openedAt, conversations: conn.conversations })
       }
     }
@@ -89,8 +88,7 @@ export class ConnectionRegistry {
 
   private beat (): void {
     for (const human of this.humans.values()) {
-      for (const socket of [...human.sockets]) {
-        const conn = socket as ChatConnection
+      for (const conn of [...human.sockets]) {
         if (!conn.alive) {
           conn.close(CLOSE_HEARTBEAT, 'heartbeat timeout')
           continue

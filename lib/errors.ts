@@ -81,11 +81,16 @@ export interface PublicError {
   retryAfterMs?: number
 }
 
-export function toPublicError (err: ChatErrorLike): PublicError {
+/**
+ * The client's view of an error. Over the socket, input the request schema lets through but the rules refuse
+ * (`BAD_REQUEST`, e.g. blank content) is a `BAD_FRAME` like every other bad frame.
+ */
+export function toPublicError (err: ChatErrorLike, transport: 'rest' | 'ws' = 'rest'): PublicError {
   const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600
     ? err.statusCode
     : 500
-  const code = (err.code !== undefined && PROTOCOL_CODES[err.code]) || STATUS_CODES[status] || 'INTERNAL'
+  let code = (err.code !== undefined && PROTOCOL_CODES[err.code]) || STATUS_CODES[status] || 'INTERNAL'
+  if (transport === 'ws' && code === 'BAD_REQUEST') code = 'BAD_FRAME'
   // Server-side faults keep their details in the log, never on the wire.
   const message = status >= 500 && code !== 'UNAVAILABLE' ? 'Internal error' : (err.message ?? code)
   const out: PublicError = { code, status, message }

@@ -58,7 +58,7 @@ function askHandler (fastify: FastifyInstance, handler: AskHandler | string): As
 /** Every error on a chat route is rendered as { statusCode, code, error, message }, with the protocol's codes. */
 function errorHandlerFor (metrics: ChatMetrics) {
   return function errorHandler (err: FastifyError & { retryAfterMs?: number }, request: FastifyRequest, reply: FastifyReply): void {
-    const pub = toPublicError(err.validation !== undefined ? { ...err, code: 'FST_ERR_VALIDATION', statusCode: 400, message: err.message } : err)
+    const pub = toPublicError(err) // schema failures arrive as FST_ERR_VALIDATION (400)
     metrics.errors.inc({ code: pub.code, transport: 'rest' })
     if (pub.status >= 500) request.log.error({ err }, 'chat request failed')
     else request.log.info({ code: pub.code, reason: pub.message }, 'chat request rejected')

@@ -12,10 +12,10 @@ export interface HumanSocket {
  * A human participant as the live side sees it: the user's open sockets. Online while it has one.
  * A user with several sockets gets every frame on each: each socket subscribes on its own.
  */
-export class HumanParticipant {
+export class HumanParticipant<S extends HumanSocket = HumanSocket> {
   readonly id: string
   name: string
-  readonly sockets = new Set<HumanSocket>()
+  readonly sockets = new Set<S>()
 
   constructor (id: string, name: string) {
     this.id = id
