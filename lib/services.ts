@@ -55,16 +55,23 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
       // its placeholder is stored and must be finished.
       const claim = manager.takeClaim(message)
       if (claim !== undefined) agents.get(claim.agentId)?.onMessage(message.conversationId, message, claim.reply)
-      const notify = (entry: CachedConversation | null | undefined): void => {
-        for (const p of entry?.participants.values() ?? []) {
-          if (p.type === 'ai' && p.id !== claim?.agentId) agents.get(p.id)?.onMessage(message.conversationId, message)
-        }
-      }
+      const except = claim?.agentId
       const entry = cache.peek(message.conversationId)
-      if (entry !== undefined) notify(entry)
-      else cache.get(message.conversationId).then(notify, (err: unknown) => { log.error({ err }, 'chat AI notification failed') })
+      if (entry !== undefined) {
+        tellAgents(entry, message, except)
+      } else {
+        cache.get(message.conversationId).then((loaded) => { tellAgents(loaded, message, except) },
+          (err: unknown) => { log.error({ err }, 'chat AI notification failed') })
+      }
     }
   })
+
+  /** Every AI participant of the conversation but `except` hears the message. */
+  function tellAgents (entry: CachedConversation | null, message: Message, except: string | undefined): void {
+    for (const p of entry?.participants.values() ?? []) {
+      if (p.type === 'ai' && p.id !== except) agents.get(p.id)?.onMessage(message.conversationId, message)
+    }
+  }
   const metrics = createMetrics({ conversations: () => cache.size, channels: () => channels.size })
   const connections = new ConnectionRegistry({ heartbeatMs: options.heartbeatMs, metrics })
   const manager = createConversationManager({
