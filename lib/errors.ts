@@ -21,6 +21,8 @@ export type ProtocolCode =
 export const CHAT_ERR_INVALID_OPTS = createError('CHAT_ERR_INVALID_OPTS', 'Invalid fastify-nlweb-chat options: %s', 500)
 export const CHAT_ERR_MISSING_DECORATOR = createError(
   'CHAT_ERR_MISSING_DECORATOR', 'fastify-nlweb-chat needs the host decorator "%s" (%s)', 500)
+export const CHAT_ERR_MISSING_DEPENDENCY = createError(
+  'CHAT_ERR_MISSING_DEPENDENCY', 'fastify-nlweb-chat needs the package "%s" for %s: install it with `npm install %s`', 500)
 
 export const CHAT_ERR_BAD_FRAME = createError('CHAT_ERR_BAD_FRAME', '%s', 400)
 export const CHAT_ERR_BAD_REQUEST = createError('CHAT_ERR_BAD_REQUEST', '%s', 400)

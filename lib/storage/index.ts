@@ -1,3 +1,4 @@
+import { CHAT_ERR_MISSING_DEPENDENCY } from '../errors.ts'
 import type { ResolvedOptions } from '../options.ts'
 import { createMemoryStorage } from './memory.ts'
 import type { ChatStorage } from './types.ts'
@@ -10,8 +11,24 @@ export async function createStorage (config: ResolvedOptions['storage']): Promis
   if (typeof config === 'object' && 'appendMessage' in config) return config
   const type = typeof config === 'string' ? config : config.type
   if (type === 'sqlite' && typeof config === 'object' && 'filename' in config) {
-    const { createSqliteStorage } = await import('./sqlite.ts')
+    const { createSqliteStorage } = await loadDriver('better-sqlite3', 'SQLite storage', async () => await import('./sqlite.ts'))
     return createSqliteStorage({ filename: config.filename })
   }
   return createMemoryStorage()
+}
+
+/**
+ * Imports a storage module whose driver is an optional peer dependency, so hosts that never choose that
+ * storage never install it. A missing driver fails startup with the package's name, not a bare resolve error.
+ */
+export async function loadDriver<T> (pkg: string, purpose: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load()
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    if ((e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND') && e.message.includes(`'${pkg}'`)) {
+      throw new CHAT_ERR_MISSING_DEPENDENCY(pkg, purpose, pkg)
+    }
+    throw err
+  }
 }
