@@ -1,0 +1,403 @@
+import type { Conversation, Message } from '../schemas/entities.ts'
+import type { AckFrame, JoinedFrame, ParticipantFrame, ReadyFrame, ServerFrame, TypingEventFrame } from '../schemas/server-frames.ts'
+import { ConversationLog } from './conversation-log.ts'
+import { Emitter } from './emitter.ts'
+import { ChatClientError } from './errors.ts'
+import { ChatRest, type FetchLike } from './rest.ts'
+import { openSocket, type SocketLike, type WebSocketConstructor } from './socket.ts'
+
+export type ChatClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+export interface ChatClientOptions {
+  /** The socket's address, e.g. `wss://example.com/chat/ws`. */
+  url: string
+  /** A bearer token, or a function asked before every (re)connect and REST call (refresh it there). */
+  token?: string | (() => string | Promise<string>)
+  /** `query` (default): `?access_token=`, what browsers can do. `header`: `Authorization: Bearer`, for Node's `ws`. */
+  tokenIn?: 'query' | 'header'
+  /** The WebSocket class: the browser's by default; in Node pass `ws`'s `WebSocket`. */
+  WebSocket?: WebSocketConstructor
+  /** For REST paging and the REST helpers; the global `fetch` by default. */
+  fetch?: FetchLike
+  /** The REST base; by default the socket's address with http(s) and without its last path segment (`/chat`). */
+  httpUrl?: string
+  /** Reconnect with full-jitter exponential backoff; `false` turns it off. */
+  reconnect?: false | { initialDelayMs?: number, maxDelayMs?: number }
+  /** Sends a `ping` this often; a socket that gave no frame since the last one is taken as dead. 0 turns it off. */
+  pingIntervalMs?: number
+  /** Messages per REST page when closing a gap (the server allows 500 at most). */
+  pageSize?: number
+}
+
+export interface SendOptions {
+  /** The dedupe key; a random one by default. Sending again with the same one never makes a second message. */
+  clientMessageId?: string
+  metadata?: Record<string, unknown>
+}
+
+export interface SendAck {
+  conversationId: string
+  clientMessageId: string
+  messageId: string
+  seq: number
+}
+
+export interface JoinResult {
+  conversation: Conversation
+  lastSeq: number
+}
+
+export interface StreamChunk {
+  conversationId: string
+  messageId: string
+  index: number
+  part: unknown
+  /** The growing answer, with this part appended. */
+  message: Message
+}
+
+export interface ChatClientEvents {
+  state: ChatClientState
+  ready: ReadyFrame
+  /** Every stored message once, in seq order per conversation (an AI answer once, when it starts). */
+  message: Message
+  /** A delivered message changed: an AI answer grew or ended (the same object `message` gave). */
+  update: Message
+  'stream.start': Message
+  'stream.chunk': StreamChunk
+  'stream.end': Message
+  joined: JoinResult
+  participant: ParticipantFrame
+  typing: TypingEventFrame
+  /** A failure tied to no promise: a rejected frame without a caller, a gap that could not be read yet. */
+  error: ChatClientError
+}
+
+type Pending =
+  | { kind: 'send', clientMessageId: string }
+  | { kind: 'join', conversationId: string }
+  | { kind: 'other' }
+
+interface Outgoing {
+  frame: { type: 'send', conversationId: string, clientMessageId: string, content: string, metadata?: Record<string, unknown> }
+  resolve: (ack: SendAck) => void
+  reject: (err: ChatClientError) => void
+}
+
+interface JoinWaiter { resolve: (r: JoinResult) => void, reject: (err: ChatClientError) => void }
+
+function randomId (): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto
+  return c?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`
+}
+
+/**
+ * A client for `/chat/ws`, for browsers and Node, with no dependencies. It stays connected (reconnecting with
+ * jittered backoff), stays joined (resuming with `since`, closing gaps over REST), and resends unacknowledged
+ * sends with their `clientMessageId`: across any number of drops the app sees each message once, in order.
+ */
+export class ChatClient extends Emitter<ChatClientEvents> {
+  readonly rest: ChatRest
+  state: ChatClientState = 'connecting'
+  /** From the server's `ready`: who we are and the limits that apply. */
+  ready: ReadyFrame | undefined
+  private readonly opts: ChatClientOptions
+  private socket: SocketLike | undefined
+  private attempt = 0
+  private refs = 0
+  private readonly logs = new Map<string, ConversationLog>()
+  private readonly outbox = new Map<string, Outgoing>()
+  private readonly refsInFlight = new Map<string, Pending>()
+  private readonly joinWaiters = new Map<string, JoinWaiter[]>()
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined
+  private pingTimer: ReturnType<typeof setInterval> | undefined
+  private heard = true
+
+  constructor (opts: ChatClientOptions) {
+    super()
+    this.opts = opts
+    const fetchImpl = opts.fetch ?? (globalThis.fetch as unknown as FetchLike | undefined)
+    const unavailable: FetchLike = async () => { throw new Error('no fetch: pass one in the options') }
+    this.rest = new ChatRest(opts.httpUrl ?? restBase(opts.url), async () => await this.token(), fetchImpl ?? unavailable)
+    void this.connect()
+  }
+
+  /** Joins a conversation and stays joined across reconnects. Its messages come as `message` events. */
+  async join (conversationId: string, opts: { since?: number } = {}): Promise<JoinResult> {
+    const log = this.log(conversationId)
+    log.wanted = true
+    if (opts.since !== undefined) log.start(opts.since)
+    const result = new Promise<JoinResult>((resolve, reject) => {
+      const waiters = this.joinWaiters.get(conversationId) ?? []
+      waiters.push({ resolve, reject })
+      this.joinWaiters.set(conversationId, waiters)
+    })
+    if (this.state === 'open') this.sendJoin(log)
+    else if (this.state === 'closed') this.settleJoin(conversationId, new ChatClientError('CLOSED', 0, 'the client is closed'))
+    return await result
+  }
+
+  /** Stops receiving a conversation's frames (membership is unchanged). */
+  leave (conversationId: string): void {
+    this.logs.get(conversationId)?.close()
+    this.logs.delete(conversationId)
+    this.transmit({ type: 'leave', conversationId }, { kind: 'other' })
+  }
+
+  /** Resolves once the message is stored, with its seq; rejects with a ChatClientError (e.g. RATE_LIMITED). */
+  async send (conversationId: string, content: string, opts: SendOptions = {}): Promise<SendAck> {
+    if (this.state === 'closed') throw new ChatClientError('CLOSED', 0, 'the client is closed')
+    const clientMessageId = opts.clientMessageId ?? randomId()
+    const frame: Outgoing['frame'] = { type: 'send', conversationId, clientMessageId, content }
+    if (opts.metadata !== undefined) frame.metadata = opts.metadata
+    return await new Promise<SendAck>((resolve, reject) => {
+      const existing = this.outbox.get(clientMessageId)
+      if (existing !== undefined) {
+        // The same message sent twice before its ack: both callers get the one ack.
+        const { resolve: r1, reject: j1 } = existing
+        existing.resolve = (ack) => { r1(ack); resolve(ack) }
+        existing.reject = (err) => { j1(err); reject(err) }
+        return
+      }
+      this.outbox.set(clientMessageId, { frame, resolve, reject })
+      if (this.state === 'open') this.transmit(frame, { kind: 'send', clientMessageId })
+    })
+  }
+
+  /** Tells the others this user is typing (dropped while disconnected). */
+  typing (conversationId: string): void {
+    this.transmit({ type: 'typing', conversationId }, { kind: 'other' })
+  }
+
+  /** Stops an AI answer; its stream ends with status `cancelled`. */
+  cancel (conversationId: string, messageId: string): void {
+    this.transmit({ type: 'cancel', conversationId, messageId }, { kind: 'other' })
+  }
+
+  /** Closes the socket for good; every unsettled promise rejects with CLOSED. */
+  close (): void {
+    if (this.state === 'closed') return
+    this.setState('closed')
+    clearTimeout(this.reconnectTimer)
+    clearInterval(this.pingTimer)
+    const socket = this.socket
+    this.socket = undefined
+    socket?.close(1000, 'client closed')
+    const err = new ChatClientError('CLOSED', 0, 'the client is closed')
+    for (const out of this.outbox.values()) out.reject(err)
+    this.outbox.clear()
+    for (const id of [...this.joinWaiters.keys()]) this.settleJoin(id, err)
+    for (const log of this.logs.values()) log.close()
+  }
+
+  private async token (): Promise<string | undefined> {
+    const { token } = this.opts
+    return typeof token === 'function' ? await token() : token
+  }
+
+  private async connect (): Promise<void> {
+    let token: string | undefined
+    try {
+      token = await this.token()
+    } catch (err) {
+      this.emit('error', new ChatClientError('UNAUTHORIZED', 401, `token: ${(err as Error).message}`))
+      this.scheduleReconnect()
+      return
+    }
+    if (this.state === 'closed') return
+    const socket = openSocket(this.opts, token, {
+      message: (frame) => { if (this.socket === socket) this.onFrame(frame) },
+      close: () => { if (this.socket === socket) this.onDrop() }
+    })
+    this.socket = socket
+    this.heard = true
+    const every = this.opts.pingIntervalMs ?? 25_000
+    clearInterval(this.pingTimer)
+    if (every > 0) this.pingTimer = setInterval(() => { this.checkAlive() }, every)
+  }
+
+  private checkAlive (): void {
+    if (this.state !== 'open') return
+    if (!this.heard) {
+      // Nothing came back since the last ping: the connection is dead even if the socket has not noticed.
+      this.socket?.close(4000, 'no answer to ping')
+      this.onDrop()
+      return
+    }
+    this.heard = false
+    this.transmit({ type: 'ping' }, { kind: 'other' })
+  }
+
+  private onDrop (): void {
+    this.socket = undefined
+    this.refsInFlight.clear()
+    clearInterval(this.pingTimer)
+    if (this.state === 'closed') return
+    if (this.opts.reconnect === false) {
+      this.close()
+      return
+    }
+    this.scheduleReconnect()
+  }
+
+  private scheduleReconnect (): void {
+    if (this.state === 'closed') return
+    this.setState('reconnecting')
+    const cfg = this.opts.reconnect === false ? {} : this.opts.reconnect ?? {}
+    const initial = cfg.initialDelayMs ?? 250
+    const max = cfg.maxDelayMs ?? 10_000
+    const ceiling = Math.min(max, initial * 2 ** Math.min(this.attempt, 16))
+    this.attempt++
+    const delay = Math.random() * ceiling // full jitter: replicas' clients do not come back in step
+    clearTimeout(this.reconnectTimer)
+    this.reconnectTimer = setTimeout(() => { void this.connect() }, delay)
+  }
+
+  private onFrame (frame: ServerFrame): void {
+    this.heard = true
+    switch (frame.type) {
+      case 'ready': {
+        this.ready = frame
+        this.attempt = 0
+        this.setState('open')
+        this.emit('ready', frame)
+        // Rejoin first: the server handles a socket's frames in order, so resent messages land joined.
+        for (const log of this.logs.values()) if (log.wanted) this.sendJoin(log)
+        for (const out of this.outbox.values()) this.transmit(out.frame, { kind: 'send', clientMessageId: out.frame.clientMessageId })
+        return
+      }
+      case 'joined': return this.onJoined(frame)
+      case 'ack': return this.onAck(frame)
+      case 'message':
+      case 'stream.start':
+      case 'stream.end':
+        this.logFor(frame.conversationId, frame.message.seq).add(frame.message)
+        return
+      case 'stream.chunk':
+        this.logs.get(frame.conversationId)?.chunk(frame.messageId, frame.index, frame.part)
+        return
+      case 'participant': return this.emit('participant', frame)
+      case 'typing': return this.emit('typing', frame)
+      case 'error': return this.onError(frame)
+      default:
+    }
+  }
+
+  private onJoined (frame: JoinedFrame): void {
+    if (frame.ref !== undefined) this.refsInFlight.delete(frame.ref)
+    const log = this.logs.get(frame.conversationId)
+    if (log === undefined) return // left meanwhile
+    const first = frame.messages[0]
+    log.start(first === undefined ? frame.lastSeq : first.seq - 1)
+    for (const message of frame.messages) log.add(message)
+    for (const message of frame.streaming ?? []) log.add(message)
+    log.reach(frame.lastSeq)
+    const result = { conversation: frame.conversation, lastSeq: frame.lastSeq }
+    this.emit('joined', result)
+    this.settleJoin(frame.conversationId, result)
+  }
+
+  private onAck (frame: AckFrame): void {
+    if (frame.ref !== undefined) this.refsInFlight.delete(frame.ref)
+    const out = this.outbox.get(frame.clientMessageId)
+    if (out === undefined) return
+    this.outbox.delete(frame.clientMessageId)
+    out.resolve({ conversationId: frame.conversationId, clientMessageId: frame.clientMessageId, messageId: frame.messageId, seq: frame.seq })
+  }
+
+  private onError (frame: Extract<ServerFrame, { type: 'error' }>): void {
+    const err = ChatClientError.fromFrame(frame)
+    const pending = frame.ref === undefined ? undefined : this.refsInFlight.get(frame.ref)
+    if (frame.ref !== undefined) this.refsInFlight.delete(frame.ref)
+    if (pending?.kind === 'send') {
+      const out = this.outbox.get(pending.clientMessageId)
+      this.outbox.delete(pending.clientMessageId)
+      out?.reject(err)
+      return
+    }
+    if (pending?.kind === 'join') {
+      const log = this.logs.get(pending.conversationId)
+      log?.close()
+      this.logs.delete(pending.conversationId)
+      this.settleJoin(pending.conversationId, err)
+      return
+    }
+    this.emit('error', err)
+  }
+
+  private sendJoin (log: ConversationLog): void {
+    const frame: { type: 'join', conversationId: string, since?: number } = { type: 'join', conversationId: log.id }
+    if (log.started) frame.since = log.delivered
+    this.transmit(frame, { kind: 'join', conversationId: log.id })
+  }
+
+  private settleJoin (conversationId: string, outcome: JoinResult | ChatClientError): void {
+    const waiters = this.joinWaiters.get(conversationId)
+    if (waiters === undefined) return
+    this.joinWaiters.delete(conversationId)
+    for (const w of waiters) {
+      if (outcome instanceof ChatClientError) w.reject(outcome)
+      else w.resolve(outcome)
+    }
+  }
+
+  private transmit (frame: Record<string, unknown>, pending: Pending): void {
+    const socket = this.socket
+    if (socket === undefined || this.state !== 'open') return
+    const ref = `r${++this.refs}`
+    this.refsInFlight.set(ref, pending)
+    socket.send(JSON.stringify({ ...frame, ref }))
+  }
+
+  private log (conversationId: string): ConversationLog {
+    let log = this.logs.get(conversationId)
+    if (log === undefined) {
+      log = new ConversationLog(conversationId, {
+        deliver: (message) => {
+          this.emit('message', message)
+          if (message.kind === 'ai' && message.status === 'streaming') this.emit('stream.start', message)
+        },
+        update: (message, chunk) => {
+          if (chunk !== undefined) {
+            this.emit('stream.chunk', { conversationId: message.conversationId, messageId: message.id, ...chunk, message })
+          } else {
+            this.emit('stream.end', message)
+          }
+          this.emit('update', message)
+        },
+        fill: async (id, after, before) => await this.rest.messages(id, {
+          after,
+          before,
+          limit: Math.min(this.opts.pageSize ?? 500, 500)
+        }),
+        fillFailed: (err) => {
+          this.emit('error', err instanceof ChatClientError ? err : new ChatClientError('UNAVAILABLE', 503, String(err)))
+        }
+      })
+      this.logs.set(conversationId, log)
+    }
+    return log
+  }
+
+  /** The log of a conversation a frame names; one never joined (the server subscribes a sender) starts here. */
+  private logFor (conversationId: string, seq: number): ConversationLog {
+    const log = this.log(conversationId)
+    log.start(seq - 1)
+    return log
+  }
+
+  private setState (state: ChatClientState): void {
+    if (this.state === state) return
+    this.state = state
+    this.emit('state', state)
+  }
+}
+
+/** `ws://host/chat/ws` → `http://host/chat`. */
+function restBase (url: string): string {
+  const u = new URL(url)
+  u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:'
+  u.pathname = u.pathname.replace(/\/[^/]*\/?$/, '')
+  u.search = ''
+  return u.toString().replace(/\/$/, '')
+}

@@ -1,0 +1,41 @@
+import { createServer, connect, type Server, type Socket } from 'node:net'
+
+/** A TCP proxy in front of a server, for tests that cut connections the way a network does. Not a test. */
+export interface TcpProxy {
+  port: number
+  /** Connections through it so far. */
+  accepted: number
+  /** Destroys every open connection at once (both sides see a reset, no close frame). */
+  cut (): number
+  close (): Promise<void>
+}
+
+export async function startProxy (targetPort: number): Promise<TcpProxy> {
+  const open = new Set<Socket>()
+  let accepted = 0
+  const server: Server = createServer((client) => {
+    accepted++
+    const upstream = connect(targetPort, '127.0.0.1')
+    open.add(client)
+    client.pipe(upstream).pipe(client)
+    const end = (): void => { open.delete(client); client.destroy(); upstream.destroy() }
+    client.on('error', end).on('close', end)
+    upstream.on('error', end).on('close', end)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  return {
+    port: typeof address === 'object' && address !== null ? address.port : 0,
+    get accepted () { return accepted },
+    cut () {
+      const n = open.size
+      for (const socket of open) socket.resetAndDestroy()
+      open.clear()
+      return n
+    },
+    async close () {
+      for (const socket of open) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => { resolve() }))
+    }
+  }
+}
