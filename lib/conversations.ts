@@ -155,7 +155,7 @@ export function createConversationManager (deps: {
     channels.release(ch)
   }
 
-  const live = createLive({ storage, cache, channels, limits, member, view, isOnline: deps.isOnline })
+  const live = createLive({ storage, cache, channels, limits, member, view, isOnline: deps.isOnline, agents })
 
   return {
     ...live,

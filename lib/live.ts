@@ -2,6 +2,7 @@ import type { CachedConversation, ConversationCache } from './cache.ts'
 import type { Channels } from './channels.ts'
 import { encode, type Subscriber } from './delivery.ts'
 import type { ResolvedOptions } from './options.ts'
+import type { AgentParticipant } from './participants/participant.ts'
 import type { ChatUser, Conversation, Message, Participant } from './schemas/entities.ts'
 import type { ChatStorage } from './storage/types.ts'
 
@@ -10,11 +11,25 @@ export interface JoinResult {
   lastSeq: number
   messages: Message[]
   recovered: boolean
+  /** AI answers still streaming here, with their parts so far; absent when there are none. */
+  streaming?: Message[]
 }
 
 /** True when `messages` (ascending) end at `top`, or the range (after, top] is empty. */
 export function coversUpTo (messages: Message[], after: number, top: number): boolean {
   return top <= after || (messages.length > 0 && messages[messages.length - 1].seq >= top)
+}
+
+/**
+ * The answers still streaming in a conversation whose stream.start went out at or below `upto` (a later one
+ * reaches the subscriber live, stream.start first), with their parts so far (AgentParticipant.streaming).
+ */
+function streamingAnswers (agents: Map<string, AgentParticipant>, id: string, upto: number): Message[] {
+  const list: Message[] = []
+  for (const agent of agents.values()) {
+    for (const m of agent.streaming?.(id) ?? []) if (m.seq <= upto) list.push(m)
+  }
+  return list.sort((a, b) => a.seq - b.seq)
 }
 
 /**
@@ -29,19 +44,27 @@ export function createLive (deps: {
   member: (user: ChatUser, id: string) => Promise<CachedConversation>
   view: (entry: CachedConversation) => Conversation
   isOnline: (userId: string) => boolean
+  /** Their answers in progress are part of a join (`streaming`). */
+  agents?: Map<string, AgentParticipant>
 }) {
   const { storage, cache, channels, limits, member, view } = deps
+  const agents = deps.agents ?? new Map<string, AgentParticipant>()
 
   return {
     /**
      * Subscribes `sub` and returns the history it needs: up to the last seq delivered at the moment it
-     * subscribed, so live frames (seq above that) continue it with no gap and no repeat.
+     * subscribed, so live frames (seq above that) continue it with no gap and no repeat. Answers streaming at
+     * that moment come with the parts broadcast so far; the chunks after it are held on `sub`, so they follow
+     * from index = parts.length.
      */
     async join (user: ChatUser, id: string, since: number | undefined, sub: Subscriber): Promise<JoinResult> {
       const entry = await member(user, id)
       const ch = channels.open(entry)
+      // Subscribing and reading the answers in progress happen in one synchronous step: a chunk broadcast
+      // before it is in `streaming`, one after it reaches `sub`, none both.
       const firstOfUser = ch.add(sub)
       const upto = ch.delivered
+      const streaming = streamingAnswers(agents, id, upto)
       let after: number
       let recovered: boolean
       let limit: number
@@ -67,6 +90,12 @@ export function createLive (deps: {
         channels.release(ch)
         throw err
       }
+      if (streaming.length > 0) {
+        // The history's copy of an answer in progress is its placeholder (or, if it ended meanwhile, the
+        // final one, whose stream.end is held on `sub`): both lists show it as of the subscription.
+        const live = new Map(streaming.map((m) => [m.id, m]))
+        messages = messages.map((m) => live.get(m.id) ?? m)
+      }
       if (firstOfUser) {
         const p = entry.participants.get(user.id)
         if (p !== undefined) {
@@ -74,7 +103,9 @@ export function createLive (deps: {
           ch.broadcast(encode({ type: 'participant', conversationId: id, event: 'online', participant }), user.id)
         }
       }
-      return { conversation: view(entry), lastSeq: upto, messages, recovered }
+      const result: JoinResult = { conversation: view(entry), lastSeq: upto, messages, recovered }
+      if (streaming.length > 0) result.streaming = streaming
+      return result
     },
 
     /** Unsubscribes; tells the others when the user's last socket there went away. */

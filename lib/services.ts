@@ -107,10 +107,11 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     flush (conversationId) {
       channels.peek(conversationId)?.flush()
     },
-    async finish (conversationId, messageId, patch, encoded) {
+    async finish (conversationId, messageId, patch, encoded, ended) {
       const message = await storage.updateMessage(conversationId, messageId, patch, encoded)
       if (message === null) return null
       cache.putMessage(message)
+      ended?.(message) // no await from here to the broadcast: a joining socket sees the answer listed or ended
       channels.peek(conversationId)?.broadcast(streamEndFrame(conversationId, message, encoded?.parts))
       return message
     }

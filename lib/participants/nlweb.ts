@@ -11,8 +11,11 @@ export type { AskParams } from './nlweb-context.ts'
 /** A frame an NLWeb-style handler writes (`message_type` result_batch, summary, complete, ...). */
 export type AskFrame = unknown
 export interface AskSink { write (frame: AskFrame): void | Promise<void> }
-/** The host's own `/ask` handler, used as it is: the plugin only calls it. */
-export type AskHandler = (params: AskParams, sink: AskSink, options?: { signal?: AbortSignal }) => unknown
+/**
+ * The host's own `/ask` handler, used as it is: the plugin only calls it, always with `{ signal }` (so a host may
+ * write `async (params, sink, { signal }) => …`). A handler that takes fewer parameters fits too.
+ */
+export type AskHandler = (params: AskParams, sink: AskSink, options: { signal: AbortSignal }) => unknown
 
 export interface AnswerRuleInput {
   message: Message
@@ -37,9 +40,13 @@ export interface NLWebParticipantOptions {
   metrics?: ChatMetrics
 }
 
+/** One answer from its stream.start until its stream.end has been sent. */
 interface Running {
-  conversationId: string
   controller: AbortController
+  /** The stored placeholder (status 'streaming'). */
+  reply: Message
+  /** The parts broadcast so far, in chunk order (the same array the answer is stored with). */
+  parts: AskFrame[]
 }
 
 const CANCELLED = Symbol('cancelled')
@@ -69,7 +76,8 @@ export class NLWebParticipant implements AgentParticipant {
   private log: FastifyBaseLogger | undefined
   private metrics: ChatMetrics | undefined
   private api: AgentApi | undefined
-  private readonly running = new Map<string, Running>()
+  /** Answers running, by conversation then answer id. */
+  private readonly running = new Map<string, Map<string, Running>>()
   private readonly answers = new Set<Promise<void>>()
   private closing = false
 
@@ -118,8 +126,8 @@ export class NLWebParticipant implements AgentParticipant {
 
   cancel (conversationId: string, messageId?: string): boolean {
     let stopped = false
-    for (const [id, run] of this.running) {
-      if (run.conversationId === conversationId && (messageId === undefined || id === messageId)) {
+    for (const [id, run] of this.running.get(conversationId) ?? []) {
+      if (messageId === undefined || id === messageId) {
         run.controller.abort(CANCELLED)
         stopped = true
       }
@@ -127,10 +135,42 @@ export class NLWebParticipant implements AgentParticipant {
     return stopped
   }
 
+  /**
+   * Its answers in the conversation whose stream.end has not been sent yet, each with the parts broadcast so
+   * far. The list changes only in the same synchronous step as a chunk or a stream.end goes out.
+   */
+  streaming (conversationId: string): Message[] {
+    const runs = this.running.get(conversationId)
+    if (runs === undefined) return []
+    const list: Message[] = []
+    for (const { reply, parts } of runs.values()) list.push({ ...reply, content: '', status: 'streaming', parts: parts.slice() })
+    return list
+  }
+
   async close (): Promise<void> {
     this.closing = true
-    for (const run of this.running.values()) run.controller.abort(CANCELLED)
+    for (const runs of this.running.values()) {
+      for (const run of runs.values()) run.controller.abort(CANCELLED)
+    }
     while (this.answers.size > 0) await Promise.allSettled([...this.answers])
+  }
+
+  /** Listed in `streaming` from now on (its stream.start has gone out: `reply` is delivered). */
+  private track (conversationId: string, run: Running): void {
+    let runs = this.running.get(conversationId)
+    if (runs === undefined) {
+      runs = new Map()
+      this.running.set(conversationId, runs)
+    }
+    runs.set(run.reply.id, run)
+  }
+
+  /** No longer listed nor cancellable: called in the step its stream.end goes out (or when none will). */
+  private untrack (conversationId: string, run: Running): void {
+    const runs = this.running.get(conversationId)
+    if (runs?.get(run.reply.id) !== run) return
+    runs.delete(run.reply.id)
+    if (runs.size === 0) this.running.delete(conversationId)
   }
 
   /**
@@ -140,12 +180,14 @@ export class NLWebParticipant implements AgentParticipant {
   private async answer (api: AgentApi, conversationId: string, question: Message, reply: Message): Promise<void> {
     const id = reply.id
     const controller = new AbortController()
-    this.running.set(id, { conversationId, controller })
+    const parts: AskFrame[] = []
+    // Synchronously with the question's delivery, which its placeholder's stream.start follows in the same step.
+    const run: Running = { controller, reply, parts }
+    this.track(conversationId, run)
     if (this.closing) controller.abort(CANCELLED)
     const timer = setTimeout(() => { controller.abort(TIMED_OUT) }, this.timeoutMs).unref()
     const askedAt = performance.now()
 
-    const parts: AskFrame[] = []
     const partJsons: string[] = []
     const chunkHead = `{"type":"stream.chunk","conversationId":${JSON.stringify(conversationId)},"messageId":${JSON.stringify(id)},"index":`
     const sink: AskSink = {
@@ -155,6 +197,7 @@ export class NLWebParticipant implements AgentParticipant {
         // Each part is serialized once: for its chunk, for the stored answer and for stream.end.
         const partJson = JSON.stringify(frame) ?? 'null'
         const chunk = `${chunkHead}${parts.length},"part":${partJson}}`
+        // Counted in `streaming` in the same step as it is broadcast: a socket joining sees it in one or the other.
         parts.push(frame)
         partJsons.push(partJson)
         api.broadcast(conversationId, chunk)
@@ -188,15 +231,18 @@ export class NLWebParticipant implements AgentParticipant {
     const partsJson = `[${partJsons.join(',')}]`
     try {
       api.flush(conversationId) // the chunks leave now; the final store does not hold them back
-      await api.finish(conversationId, id, patch, { parts: partsJson })
+      // Unlisted in the very step stream.end goes out: a socket joining before it gets the parts and then
+      // stream.end; one joining after it gets the finished message.
+      await api.finish(conversationId, id, patch, { parts: partsJson }, () => { this.untrack(conversationId, run) })
       this.metrics?.aiAnswers.inc({ status })
     } catch (err) {
       // Not stored: clients still get an end (failed), so none waits on a stream that will not finish.
       this.log?.error({ err, conversationId }, 'chat AI answer could not be stored')
       const failed: Message = { ...reply, ...patch, status: 'failed' }
+      this.untrack(conversationId, run)
       api.broadcast(conversationId, JSON.stringify({ type: 'stream.end', conversationId, message: failed }))
     } finally {
-      this.running.delete(id)
+      this.untrack(conversationId, run)
     }
   }
 }

@@ -26,6 +26,16 @@ export interface AgentParticipant {
   onMessage (conversationId: string, message: Message, reply?: Message): void
   /** Stops a running answer (or, without `messageId`, all of a conversation's). True when one was stopped. */
   cancel (conversationId: string, messageId?: string): boolean
+  /**
+   * Its answers in the conversation that are still streaming here, each with status 'streaming' and `parts` =
+   * the parts of the `stream.chunk` frames broadcast so far (chunk `index` = position). A socket joining the
+   * conversation gets them in `joined.streaming`, then only the chunks broadcast after that moment, so:
+   * an answer is listed once its stream.start has gone out, a part is counted in the same synchronous step as
+   * its chunk is broadcast, and the answer is dropped in the step its stream.end goes out (the `ended` callback
+   * of `AgentApi.finish`). Optional: without it, a socket joining mid-answer gets only the later chunks, and
+   * the whole answer with `stream.end`.
+   */
+  streaming? (conversationId: string): Message[]
   /** Stops everything running (plugin closing). */
   close (): Promise<void>
 }
@@ -42,6 +52,12 @@ export interface AgentApi {
   broadcast (conversationId: string, frame: string): void
   /** Lets the frames written so far in this tick leave now (before a slow step such as a store). */
   flush (conversationId: string): void
-  /** Rewrites a posted message, then sends `stream.end` with the stored result. */
-  finish (conversationId: string, messageId: string, patch: MessagePatch, encoded?: EncodedPatch): Promise<Message | null>
+  /**
+   * Rewrites a posted message, then sends `stream.end` with the stored result. `ended` runs in the same
+   * synchronous step as that stream.end is sent (not when nothing was stored): where an agent stops listing
+   * the answer in `streaming`.
+   */
+  finish (
+    conversationId: string, messageId: string, patch: MessagePatch, encoded?: EncodedPatch, ended?: (message: Message) => void
+  ): Promise<Message | null>
 }

@@ -10,7 +10,17 @@ const handler: AskHandler = async (params, sink) => {
   await sink.write({ message_type: 'summary', message: q })
 }
 
+// The README's handler shape: the plugin always passes `{ signal }`, so it may be destructured.
+const readmeHandler: AskHandler = async (params, sink, { signal }) => {
+  signal.throwIfAborted()
+  await sink.write({ message_type: 'summary', message: params.query })
+}
+// A handler that ignores the signal fits as well.
+const noSignal: AskHandler = async (params) => { void params }
+
 void app.register(chat, { prefix: '/chat', storage: 'memory', ai: { handler } })
+void app.register(chat, { ai: { handler: readmeHandler } })
+void app.register(chat, { agents: [new NLWebParticipant({ handler: noSignal })] })
 void app.register(chat, { storage: { type: 'sqlite', filename: './data/x.db' }, ai: { handler: 'askHandler', timeoutMs: 1000 } })
 void app.register(chat, { storage: createMemoryStorage(), limits: { maxMessageBytes: 1000 }, rateLimit: { max: 0 } })
 void app.register(chat, { identify: (request) => ({ id: request.id, name: 'n', roles: [] }) })
@@ -22,6 +32,8 @@ void app.register(chat, { storage: 'mongo' })
 void app.register(chat, { limits: { maxMessageBytes: '10kb' } })
 // @ts-expect-error the AI needs a handler
 void app.register(chat, { ai: { name: 'Bot' } })
+// @ts-expect-error the signal is an AbortSignal, not a string
+const wrongSignal: AskHandler = async (params, sink, { signal }: { signal: string }) => { void signal }
 // @ts-expect-error identify returns a user or null
 void app.register(chat, { identify: () => 'alice' })
 
@@ -40,4 +52,5 @@ async function usesDecorator (): Promise<void> {
 
 void options
 void typo
+void wrongSignal
 void usesDecorator
