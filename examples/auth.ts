@@ -10,6 +10,37 @@ export interface HostUser {
   roles: string[]
 }
 
+/** People the demo knows before anyone signs in: add them to a conversation by id. */
+export const DEMO_USERS: Readonly<Record<string, string>> = { ada: 'Ada Lovelace', grace: 'Grace Hopper', margaret: 'Margaret Hamilton' }
+
+export type UserDirectory = ReturnType<typeof createUserDirectory>
+
+/**
+ * The host's user directory, in memory for the demo: the known users plus the name each user last signed in
+ * with. The chat names people added by id from it (`users.resolve` in the host config); a real host would
+ * query its user store here.
+ */
+export function createUserDirectory (known: Readonly<Record<string, string>> = DEMO_USERS) {
+  const names = new Map(Object.entries(known))
+  return {
+    remember (id: string, name: string): void {
+      names.set(id, name)
+    },
+    name (id: string): string | undefined {
+      return names.get(id)
+    },
+    /** The names it has for these ids; the others are left out. */
+    names (ids: string[]): Record<string, string> {
+      const found: Record<string, string> = {}
+      for (const id of ids) {
+        const name = names.get(id)
+        if (name !== undefined) found[id] = name
+      }
+      return found
+    }
+  }
+}
+
 declare module '@fastify/jwt' {
   interface FastifyJWT {
     payload: HostUser
@@ -62,7 +93,9 @@ export default fp(async function auth (fastify) {
       }
     }, async (request) => {
       const { userId, name, admin } = request.body
-      const token = fastify.jwt.sign({ id: userId, name: name ?? userId, roles: admin === true ? ['admin'] : [] })
+      const { users } = fastify.config
+      if (name !== undefined) users.remember(userId, name)
+      const token = fastify.jwt.sign({ id: userId, name: name ?? users.name(userId) ?? userId, roles: admin === true ? ['admin'] : [] })
       return { token }
     })
   }

@@ -18,6 +18,7 @@ import type {
   ChatUser, Conversation, ConversationRecord, Message, Participant, ParticipantRecord
 } from './schemas/entities.ts'
 import type { AppendResult, ChatStorage, MessageDraft, Page, ReplyFor } from './storage/types.ts'
+import { createNameLookup } from './users.ts'
 
 export interface SendInput {
   conversationId: string
@@ -53,6 +54,7 @@ export function createConversationManager (deps: {
 
   const isAdmin = (user: ChatUser): boolean => user.roles.includes(options.adminRole)
   const claims = createAnswerClaims(agents)
+  const users = createNameLookup(options.users, deps.log)
 
   function view (entry: CachedConversation): Conversation {
     const participants: Participant[] = []
@@ -180,12 +182,14 @@ export function createConversationManager (deps: {
       const title = body.title ?? ''
       if (title.length > limits.maxTitleLength) throw new CHAT_ERR_BAD_REQUEST(`title is longer than ${limits.maxTitleLength}`)
 
+      // One lookup for everyone listed; the creator's own name comes from their auth.
+      const names = await users.lookup(others)
       const now = new Date().toISOString()
       const record: ConversationRecord = { id: newId(), title, createdBy: user.id, createdAt: now, updatedAt: now, lastSeq: 0 }
       if (body.metadata !== undefined) record.metadata = body.metadata
       const participants: ParticipantRecord[] = [
         { id: user.id, name: user.name, type: 'human', role: 'owner', joinedAt: now },
-        ...others.map((id): ParticipantRecord => ({ id, name: id, type: 'human', role: 'member', joinedAt: now }))
+        ...others.map((id): ParticipantRecord => ({ id, name: names.get(id) ?? id, type: 'human', role: 'member', joinedAt: now }))
       ]
       if (agent !== undefined) participants.push({ id: agent.id, name: agent.name, type: 'ai', role: 'member', joinedAt: now })
       await storage.createConversation(record, participants)
@@ -243,9 +247,11 @@ export function createConversationManager (deps: {
       if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
       if (entry.participants.has(body.userId)) throw new CHAT_ERR_CONFLICT('already a participant')
       const agent = agents.get(body.userId)
+      // An AI keeps its own name; a name given in the request wins over the host's directory.
+      const name = agent?.name ?? body.name ?? (await users.lookup([body.userId])).get(body.userId) ?? body.userId
       const p: ParticipantRecord = {
         id: body.userId,
-        name: agent?.name ?? body.name ?? body.userId,
+        name,
         type: agent === undefined ? 'human' : 'ai',
         role: 'member',
         joinedAt: new Date().toISOString()

@@ -5,6 +5,7 @@ import { CHAT_ERR_INVALID_OPTS } from './errors.ts'
 import type { AnswerRuleInput, AskHandler } from './participants/nlweb.ts'
 import type { ChatUser } from './schemas/entities.ts'
 import type { ChatStorage } from './storage/types.ts'
+import type { ResolveUsers } from './users.ts'
 
 const Limits = Type.Object({
   maxMessageBytes: Type.Integer({ minimum: 1, default: 16 * 1024, description: 'UTF-8 bytes of one message content' }),
@@ -56,6 +57,11 @@ export const AiOptionsSchema = Type.Object({
   context: AiContext
 }, { additionalProperties: false })
 
+/** The host's user directory, minus its code (`resolve`), which is checked apart. */
+export const UsersOptionsSchema = Type.Object({
+  timeoutMs: Type.Integer({ minimum: 1, default: 2000, description: 'How long a create or add waits for `resolve` before naming people by id' })
+}, { additionalProperties: false })
+
 /** The options as data: what can come from a config file or the host's config decorator. */
 export const ChatOptionsSchema = Type.Object({
   prefix: Type.String({ pattern: '^/', default: '/chat' }),
@@ -84,12 +90,30 @@ export interface ChatPluginOptions extends Partial<Omit<ChatOptionsData, 'storag
   identify?: (request: FastifyRequest) => ChatUser | null
   /** The AI participant answering through the host's `/ask` handler; false turns off one the host config names. */
   ai?: AiOptions | false
+  /** The host's user directory, naming people added by id; false turns off one the host config names. */
+  users?: UsersOptions | false
 }
 
 export interface ResolvedOptions extends Omit<ChatOptionsData, 'storage'> {
   storage: ChatOptionsData['storage'] | ChatStorage
   identify?: (request: FastifyRequest) => ChatUser | null
   ai?: ResolvedAiOptions
+  users?: ResolvedUsersOptions
+}
+
+export type UsersOptionsData = Static<typeof UsersOptionsSchema>
+
+/**
+ * Names for people added by id. `resolve` gets every id of one create (or the one id of an add) in one call
+ * and returns the names it knows, by id: `{ bob: 'Bob', carol: { name: 'Carol' } }`. Ids left out are named
+ * by their id; so is everyone when it throws or takes longer than `timeoutMs`.
+ */
+export interface UsersOptions extends Partial<UsersOptionsData> {
+  resolve: ResolveUsers
+}
+
+export interface ResolvedUsersOptions extends UsersOptionsData {
+  resolve: ResolveUsers
 }
 
 export type AiOptionsData = Static<typeof AiOptionsSchema>
@@ -127,6 +151,17 @@ function resolveAi (input: unknown): ResolvedAiOptions | undefined {
   const problem = firstError(AiOptionsSchema, resolved, 'ai.')
   if (problem !== undefined) throw new CHAT_ERR_INVALID_OPTS(problem)
   return { ...(resolved as AiOptionsData), handler: handler as AskHandler | string, shouldAnswer: shouldAnswer as ResolvedAiOptions['shouldAnswer'] }
+}
+
+function resolveUsers (input: unknown): ResolvedUsersOptions | undefined {
+  if (input === undefined || input === false || input === null) return undefined
+  if (!isPlainObject(input)) throw new CHAT_ERR_INVALID_OPTS('"users" must be an object with a "resolve" function')
+  const { resolve, ...data } = input
+  if (typeof resolve !== 'function') throw new CHAT_ERR_INVALID_OPTS('"users.resolve" must be a function (ids) => names by id')
+  const resolved = Value.Default(UsersOptionsSchema, Value.Clone(data))
+  const problem = firstError(UsersOptionsSchema, resolved, 'users.')
+  if (problem !== undefined) throw new CHAT_ERR_INVALID_OPTS(problem)
+  return { ...(resolved as UsersOptionsData), resolve: resolve as ResolveUsers }
 }
 
 const FASTIFY_KEYS = new Set(['logLevel', 'logSerializers'])
@@ -174,6 +209,8 @@ export function resolveOptions (explicit: ChatPluginOptions, fromConfig: unknown
   if (isStorage(storage)) delete input.storage
   const ai = resolveAi(input.ai)
   delete input.ai
+  const users = resolveUsers(input.users)
+  delete input.users
 
   const known = new Set(Object.keys(ChatOptionsSchema.properties))
   for (const key of Object.keys(input)) {
@@ -191,5 +228,6 @@ export function resolveOptions (explicit: ChatPluginOptions, fromConfig: unknown
   if (isStorage(storage)) resolved.storage = storage
   if (code.identify !== undefined) resolved.identify = code.identify as ResolvedOptions['identify']
   if (ai !== undefined) resolved.ai = ai
+  if (users !== undefined) resolved.users = users
   return resolved
 }

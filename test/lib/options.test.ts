@@ -86,7 +86,12 @@ t.test('each invalid option fails app.ready() with CHAT_ERR_INVALID_OPTS naming 
     ['auth empty', { auth: '' }, /"auth"/],
     ['ai not an object', { ai: 'yes' }, /"ai"/],
     ['ai.handler neither a function nor a name', { ai: { handler: 42 } }, /"ai\.handler"/],
-    ['ai.id with a space', { ai: { handler: () => {}, id: 'my bot' } }, /"ai\.id"/]
+    ['ai.id with a space', { ai: { handler: () => {}, id: 'my bot' } }, /"ai\.id"/],
+    ['users not an object', { users: 'ldap' }, /"users"/],
+    ['users without resolve', { users: {} }, /"users\.resolve"/],
+    ['users.resolve not a function', { users: { resolve: 'lookup' } }, /"users\.resolve"/],
+    ['users.timeoutMs 0', { users: { resolve: () => ({}), timeoutMs: 0 } }, /"users\.timeoutMs"/],
+    ['an unknown key inside users', { users: { resolve: () => ({}), cache: true } }, /"users\.cache"/]
   ]
   for (const [name, opts, names] of cases) {
     const app = bareApp(t, opts as ChatOptions)
@@ -161,6 +166,7 @@ t.test('defaults are filled in', async (t) => {
   t.same(o.rateLimit, { max: 300, windowMs: 10_000 })
   t.same(o.cache, { max: 1000, messages: 200 })
   t.equal(o.identify, undefined)
+  t.equal(o.users, undefined, 'no directory: people added by id are named by their id')
   t.equal(app.chat.storage.name, 'memory')
 
   // Groups given in part are completed, not replaced.
