@@ -1,10 +1,12 @@
 // Composes the shipped example dataset, examples/data/recipes.json: schema.org Recipe JSON-LD items.
 // Deterministic (seeded PRNG, fixed tables), so re-running it reproduces the committed JSON byte for byte:
 //   npx tsx examples/data/generate-recipes.ts
+// (test/examples/recipes-data.test.ts checks that, and reads the text for doubled words and the like.)
 // Diets are derived from the ingredients, never hand-assigned: every ingredient carries tags
 // (m meat, f fish/seafood, d dairy, e egg, g gluten, h honey), so "vegetarian" always means no m/f,
 // "vegan" additionally no d/e/h, "gluten-free" no g.
 import { writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
 type Tag = 'm' | 'f' | 'd' | 'e' | 'g' | 'h'
 
@@ -17,6 +19,8 @@ interface Variant {
   keywords?: string[]
   /** pattern ids this variant fits; all when absent */
   only?: string[]
+  /** how the variant reads in some patterns' names, by pattern id ('Potatoes' → 'Creamy Potato Mash') */
+  as?: Record<string, string>
 }
 
 interface Pattern {
@@ -26,6 +30,8 @@ interface Pattern {
   adj: string[]
   minutes: [number, number]
   cuisine?: string
+  /** what the description calls the dish, when not the family's noun */
+  noun?: string
   keywords?: string[]
 }
 
@@ -56,7 +62,7 @@ const families: Family[] = [
     category: 'Dinner',
     cuisine: 'Italian',
     noun: 'pasta dish',
-    keywords: ['pasta', 'italian', 'noodles'],
+    keywords: ['pasta', 'italian'],
     take: 46,
     patterns: [
       p('spaghetti', (v) => `${v} Spaghetti`, ['400 g spaghetti|g', '2 cloves garlic, sliced', '3 tbsp olive oil', '40 g parmesan, grated|d'], ['classic', 'simple', 'silky'], [20, 30]),
@@ -87,16 +93,16 @@ const families: Family[] = [
     category: 'Dinner',
     cuisine: 'Indian',
     noun: 'curry',
-    keywords: ['curry', 'spicy'],
+    keywords: ['curry'],
     take: 46,
     patterns: [
-      p('curry', (v) => `${v} Curry`, ['1 onion, finely chopped', '3 cloves garlic, grated', '1 thumb ginger, grated', '2 tbsp curry powder', '400 g chopped tomatoes', '1 tsp garam masala'], ['warming', 'homestyle', 'fragrant'], [30, 45]),
-      p('green', (v) => `Thai Green ${v} Curry`, ['3 tbsp green curry paste|f', '400 ml coconut milk', '1 tbsp fish sauce|f', '2 lime leaves', 'a handful of Thai basil'], ['zingy', 'aromatic', 'vibrant'], [20, 30], { cuisine: 'Thai', keywords: ['thai', 'coconut'] }),
-      p('red', (v) => `Thai Red ${v} Curry`, ['3 tbsp red curry paste', '400 ml coconut milk', '1 tbsp soy sauce|g', '1 tsp brown sugar', '1 red pepper, sliced'], ['fiery', 'creamy', 'aromatic'], [20, 30], { cuisine: 'Thai', keywords: ['thai', 'coconut'] }),
+      p('curry', (v) => `${v} Curry`, ['1 onion, finely chopped', '3 cloves garlic, grated', '1 thumb ginger, grated', '2 tbsp curry powder', '400 g chopped tomatoes', '1 tsp garam masala'], ['warming', 'homestyle', 'fragrant'], [30, 45], { keywords: ['spicy'] }),
+      p('green', (v) => `Thai Green ${v} Curry`, ['3 tbsp green curry paste|f', '400 ml coconut milk', '1 tbsp fish sauce|f', '2 lime leaves', 'a handful of Thai basil'], ['zingy', 'aromatic', 'vibrant'], [20, 30], { cuisine: 'Thai', keywords: ['thai', 'coconut', 'spicy'] }),
+      p('red', (v) => `Thai Red ${v} Curry`, ['3 tbsp red curry paste', '400 ml coconut milk', '1 tbsp soy sauce|g', '1 tsp brown sugar', '1 red pepper, sliced'], ['fiery', 'creamy', 'aromatic'], [20, 30], { cuisine: 'Thai', keywords: ['thai', 'coconut', 'spicy'] }),
       p('tikka', (v) => `${v} Tikka Masala`, ['150 g natural yoghurt|d', '2 tbsp tikka paste', '400 g passata', '100 ml double cream|d', '1 tsp ground cumin'], ['smoky', 'creamy', 'restaurant-style'], [35, 50], { keywords: ['tikka masala'] }),
       p('korma', (v) => `${v} Korma`, ['50 g ground almonds', '200 ml single cream|d', '1 tsp ground cardamom', '1 onion, sliced', '1 tbsp ghee|d'], ['mild', 'nutty', 'gentle'], [35, 45], { keywords: ['mild', 'korma'] }),
       p('coconut', (v) => `Coconut ${v} Curry`, ['400 ml coconut milk', '1 tsp turmeric', '1 tsp mustard seeds', '10 curry leaves', '1 green chilli, slit'], ['creamy', 'golden', 'coastal'], [25, 35], { cuisine: 'Sri Lankan', keywords: ['coconut'] }),
-      p('japanese', (v) => `Japanese ${v} Curry`, ['100 g Japanese curry roux|g', '2 carrots, chunked', '2 potatoes, chunked', '1 onion, sliced', 'steamed rice, to serve'], ['comforting', 'glossy', 'mild'], [35, 45], { cuisine: 'Japanese', keywords: ['japanese', 'katsu'] })
+      p('japanese', (v) => `Japanese ${v} Curry`, ['100 g Japanese curry roux|g', '2 carrots, chunked', '2 potatoes, chunked', '1 onion, sliced', 'steamed rice, to serve'], ['comforting', 'glossy', 'mild'], [35, 45], { cuisine: 'Japanese', keywords: ['japanese', 'mild'] })
     ],
     variants: [
       { name: 'Chickpea', ing: ['2 x 400 g tins chickpeas, drained', '100 g spinach'], desc: 'chickpeas and spinach', keywords: ['chickpea', 'legumes'], only: ['curry', 'coconut', 'tikka', 'korma', 'red'] },
@@ -122,19 +128,19 @@ const families: Family[] = [
     keywords: ['stir-fry', 'wok', 'asian'],
     take: 34,
     patterns: [
-      p('stirfry', (v) => `${v} Stir-Fry`, ['2 tbsp soy sauce|g', '1 tbsp oyster sauce|f', '1 thumb ginger, julienned', '1 head broccoli, in florets', '2 spring onions'], ['speedy', 'crunchy', 'savoury'], [15, 25]),
+      p('stirfry', (v) => `${v} Stir-Fry`, ['2 tbsp soy sauce|g', '1 tbsp hoisin sauce|g', '1 thumb ginger, julienned', '1 head broccoli, in florets', '2 spring onions'], ['speedy', 'crunchy', 'savoury'], [15, 25]),
       p('kungpao', (v) => `Kung Pao ${v}`, ['3 dried red chillies', '50 g roasted peanuts', '1 tbsp Sichuan peppercorns', '2 tbsp soy sauce|g', '1 tbsp black vinegar'], ['tingly', 'punchy', 'sticky'], [20, 30], { keywords: ['sichuan', 'spicy', 'peanuts'] }),
       p('friedrice', (v) => `${v} Fried Rice`, ['500 g cooked jasmine rice, cold', '2 eggs, beaten|e', '100 g frozen peas', '2 tbsp soy sauce|g'], ['smoky', 'thrifty', 'quick'], [15, 20], { keywords: ['rice', 'leftovers'] }),
       p('lomein', (v) => `${v} Lo Mein`, ['300 g egg noodles|g|e', '2 tbsp soy sauce|g', '1 tsp sesame oil', '1 carrot, julienned', '100 g beansprouts'], ['slurpable', 'glossy', 'savoury'], [20, 25], { keywords: ['noodles'] }),
       p('padthai', (v) => `Pad Thai with ${v}`, ['200 g flat rice noodles', '2 tbsp tamarind paste', '1 tbsp fish sauce|f', '2 eggs|e', '40 g peanuts, crushed', '1 lime'], ['tangy', 'street-food', 'nutty'], [25, 30], { cuisine: 'Thai', keywords: ['thai', 'noodles', 'pad thai'] }),
-      p('teriyaki', (v) => `Teriyaki ${v} Bowl`, ['4 tbsp teriyaki sauce|g', 'steamed rice, to serve', '1 tbsp sesame seeds', '1 cucumber, sliced', '1 avocado'], ['sweet-savoury', 'glossy', 'balanced'], [20, 30], { cuisine: 'Japanese', keywords: ['japanese', 'rice bowl', 'teriyaki'] })
+      p('teriyaki', (v) => `Teriyaki ${v} Bowl`, ['4 tbsp teriyaki sauce|g', 'steamed rice, to serve', '1 tbsp sesame seeds', '1 cucumber, sliced', '1 avocado'], ['sweet-savoury', 'glossy', 'balanced'], [20, 30], { cuisine: 'Japanese', noun: 'rice bowl', keywords: ['japanese', 'rice bowl', 'teriyaki'] })
     ],
     variants: [
       { name: 'Chicken', ing: ['450 g chicken breast, sliced|m'], desc: 'tender strips of chicken', keywords: ['chicken'] },
       { name: 'Tofu', ing: ['400 g firm tofu, pressed and cubed'], desc: 'crisp golden tofu', keywords: ['tofu'] },
       { name: 'Beef', ing: ['400 g flank steak, thinly sliced|m'], desc: 'thinly sliced flank steak', keywords: ['beef', 'steak'] },
       { name: 'Shrimp', ing: ['350 g raw prawns, peeled|f'], desc: 'sweet, snappy prawns', keywords: ['shrimp', 'prawns', 'seafood'] },
-      { name: 'Vegetable', ing: ['1 red pepper, sliced', '150 g mangetout', '150 g baby corn', '150 g shiitake mushrooms'], desc: 'peppers, mangetout, baby corn and shiitake', keywords: ['vegetables'] },
+      { name: 'Vegetable', ing: ['1 red pepper, sliced', '150 g mangetout', '150 g baby corn', '150 g shiitake mushrooms'], desc: 'peppers, mangetout, baby corn and shiitake', keywords: ['vegetables'], as: { kungpao: 'Vegetables', padthai: 'Vegetables' } },
       { name: 'Pork', ing: ['400 g pork tenderloin, sliced|m'], desc: 'juicy pork tenderloin', keywords: ['pork'], only: ['stirfry', 'friedrice', 'lomein', 'kungpao'] },
       { name: 'Salmon', ing: ['2 salmon fillets|f'], desc: 'flaky salmon', keywords: ['salmon', 'fish'], only: ['teriyaki'] }
     ]
@@ -143,7 +149,7 @@ const families: Family[] = [
     key: 'mexican',
     category: 'Dinner',
     cuisine: 'Mexican',
-    noun: 'Mexican favourite',
+    noun: 'favourite',
     keywords: ['mexican', 'tex-mex'],
     take: 34,
     patterns: [
@@ -169,13 +175,13 @@ const families: Family[] = [
     category: 'Soup',
     cuisine: 'European',
     noun: 'soup',
-    keywords: ['soup', 'comfort food', 'winter'],
+    keywords: ['soup', 'comfort food', 'winter', 'dinner'],
     take: 30,
     patterns: [
       p('soup', (v) => `${v} Soup`, ['1 onion, chopped', '2 cloves garlic', '1 litre vegetable stock', '2 tbsp olive oil'], ['velvety', 'soothing', 'rustic'], [30, 45]),
       p('creamy', (v) => `Creamy ${v} Soup`, ['1 onion, chopped', '1 litre vegetable stock', '100 ml single cream|d', '1 tbsp butter|d'], ['silky', 'luxurious', 'creamy'], [35, 45]),
-      p('stew', (v) => `Spiced ${v} Stew`, ['1 onion, chopped', '2 carrots, chopped', '1 tsp smoked paprika', '400 g chopped tomatoes', '750 ml stock'], ['hearty', 'one-pot', 'warming'], [60, 120], { keywords: ['stew', 'one-pot'] }),
-      p('chili', (v) => `${v} Chili`, ['1 onion, chopped', '2 tsp chilli powder', '1 tsp ground cumin', '2 tins chopped tomatoes', '1 tin kidney beans'], ['smoky', 'crowd-pleasing', 'batch-cook'], [45, 90], { cuisine: 'American', keywords: ['chili', 'batch cooking'] })
+      p('stew', (v) => `Spiced ${v} Stew`, ['1 onion, chopped', '2 carrots, chopped', '1 tsp smoked paprika', '400 g chopped tomatoes', '750 ml stock'], ['hearty', 'one-pot', 'warming'], [60, 120], { noun: 'stew', keywords: ['stew', 'one-pot'] }),
+      p('chili', (v) => `${v} Chili`, ['1 onion, chopped', '2 tsp chilli powder', '1 tsp ground cumin', '2 tins chopped tomatoes', '1 tin kidney beans'], ['smoky', 'crowd-pleasing', 'batch-cook'], [45, 90], { cuisine: 'American', noun: 'chili', keywords: ['chili', 'batch cooking'] })
     ],
     variants: [
       { name: 'Tomato', ing: ['800 g ripe tomatoes', 'a handful of basil'], desc: 'ripe tomatoes and basil', keywords: ['tomato'], only: ['soup', 'creamy'] },
@@ -206,7 +212,7 @@ const families: Family[] = [
     patterns: [
       p('salad', (v) => `${v} Salad`, ['2 tbsp extra virgin olive oil', '1 tbsp red wine vinegar', '1 tsp Dijon mustard', 'salt and pepper'], ['crisp', 'fresh', 'zesty'], [10, 20]),
       p('warm', (v) => `Warm ${v} Salad`, ['2 tbsp olive oil', '1 tbsp balsamic vinegar', '100 g rocket'], ['warm', 'satisfying', 'seasonal'], [25, 35]),
-      p('bowl', (v) => `${v} Grain Bowl`, ['200 g quinoa', '1 avocado', '2 tbsp tahini', '1 lemon', '1 tbsp pumpkin seeds'], ['nourishing', 'colourful', 'wholesome'], [25, 30], { keywords: ['grain bowl', 'meal prep', 'healthy'] })
+      p('bowl', (v) => `${v} Grain Bowl`, ['200 g quinoa', '1 avocado', '2 tbsp tahini', '1 lemon', '1 tbsp pumpkin seeds'], ['nourishing', 'colourful', 'wholesome'], [25, 30], { noun: 'grain bowl', keywords: ['grain bowl', 'meal prep', 'healthy'] })
     ],
     variants: [
       { name: 'Greek', ing: ['1 cucumber', '4 tomatoes', '100 g feta|d', '80 g kalamata olives', '1 red onion'], desc: 'cucumber, tomato, feta and olives', keywords: ['greek', 'feta'], only: ['salad', 'bowl'] },
@@ -253,7 +259,7 @@ const families: Family[] = [
       { name: 'Chicken Breast', ing: ['4 chicken breasts|m'], desc: 'tender chicken breasts', keywords: ['chicken'], only: ['lemonherb', 'honeygarlic', 'skewers', 'crispy', 'pan'] },
       { name: 'Pulled Pork', ing: ['1.5 kg pork shoulder|m', '2 tbsp brown sugar', '120 ml barbecue sauce'], desc: 'smoky pulled pork', keywords: ['pork', 'bbq'], only: ['slowcooker'] },
       { name: 'Beef Pot Roast', ing: ['1.5 kg beef chuck|m', '500 g potatoes'], desc: 'a beef chuck pot roast', keywords: ['beef', 'roast'], only: ['slowcooker'] },
-      { name: 'Chickpea and Vegetable', ing: ['2 tins chickpeas', '1 sweet potato', '1 courgette'], desc: 'chickpeas and vegetables', keywords: ['chickpea', 'vegetables'], only: ['slowcooker', 'sheetpan'] },
+      { name: 'Chickpea and Vegetable', ing: ['2 tins chickpeas', '1 sweet potato', '1 courgette'], desc: 'chickpeas and vegetables', keywords: ['chickpea', 'vegetables'], only: ['slowcooker', 'sheetpan'], as: { slowcooker: 'Chickpea and Vegetable Stew', sheetpan: 'Chickpeas' } },
       { name: 'Cod', ing: ['4 cod fillets|f'], desc: 'flaky cod fillets', keywords: ['cod', 'fish'], only: ['crispy', 'lemonherb', 'pan'] },
       { name: 'Eggplant', ing: ['2 large aubergines, sliced'], desc: 'meaty aubergine slices', keywords: ['eggplant', 'aubergine'], only: ['crispy', 'skewers', 'honeygarlic'] }
     ]
@@ -267,7 +273,7 @@ const families: Family[] = [
     take: 26,
     patterns: [
       p('burger', (v) => `${v} Burger`, ['4 brioche buns|g|e|d', '4 lettuce leaves', '1 tomato, sliced', '4 slices cheddar|d', 'pickles'], ['juicy', 'stacked', 'backyard'], [25, 35], { keywords: ['burger', 'bbq'] }),
-      p('wrap', (v) => `${v} Wrap`, ['4 large wholewheat tortillas|g', '1 avocado', 'a handful of spinach', '2 tbsp hummus'], ['portable', 'fresh', 'packed-lunch'], [10, 20], { keywords: ['wrap'] }),
+      p('wrap', (v) => `${v} Wrap`, ['4 large wholewheat tortillas|g', '1 avocado', 'a handful of spinach', '2 tbsp hummus'], ['portable', 'fresh', 'light'], [10, 20], { keywords: ['wrap'] }),
       p('sandwich', (v) => `${v} Sandwich`, ['8 slices sourdough|g', '2 tbsp mayonnaise|e', '1 tomato', 'lettuce'], ['classic', 'stacked', 'deli-style'], [10, 15]),
       p('panini', (v) => `${v} Panini`, ['4 ciabatta rolls|g', '100 g mozzarella|d', '2 tbsp pesto|d'], ['toasty', 'melty', 'pressed'], [15, 20], { cuisine: 'Italian', keywords: ['panini', 'toasted'] })
     ],
@@ -291,20 +297,20 @@ const families: Family[] = [
     category: 'Dessert',
     cuisine: 'American',
     noun: 'dessert',
-    keywords: ['dessert', 'sweet', 'baking'],
+    keywords: ['dessert', 'sweet'],
     take: 58,
     patterns: [
-      p('cake', (v) => `${v} Cake`, ['200 g plain flour|g', '200 g caster sugar', '3 eggs|e', '175 g butter|d', '2 tsp baking powder'], ['moist', 'celebration', 'tender'], [60, 75], { keywords: ['cake'] }),
-      p('brownies', (v) => `${v} Brownies`, ['185 g dark chocolate', '185 g butter|d', '3 eggs|e', '275 g golden caster sugar', '85 g plain flour|g'], ['fudgy', 'gooey', 'decadent'], [40, 50], { keywords: ['brownies', 'bake sale'] }),
-      p('cookies', (v) => `${v} Cookies`, ['225 g plain flour|g', '150 g butter|d', '1 egg|e', '150 g light brown sugar', '1 tsp vanilla extract'], ['chewy', 'crisp-edged', 'lunchbox'], [25, 35], { keywords: ['cookies'] }),
-      p('cheesecake', (v) => `${v} Cheesecake`, ['250 g digestive biscuits|g', '100 g butter, melted|d', '600 g cream cheese|d', '150 g caster sugar', '2 eggs|e'], ['creamy', 'make-ahead', 'showstopping'], [300, 420], { keywords: ['cheesecake', 'make-ahead'] }),
+      p('cake', (v) => `${v} Cake`, ['200 g plain flour|g', '200 g caster sugar', '3 eggs|e', '175 g butter|d', '2 tsp baking powder'], ['moist', 'celebration', 'tender'], [60, 75], { keywords: ['baking', 'cake'] }),
+      p('brownies', (v) => `${v} Brownies`, ['185 g dark chocolate', '185 g butter|d', '3 eggs|e', '275 g golden caster sugar', '85 g plain flour|g'], ['fudgy', 'gooey', 'decadent'], [40, 50], { keywords: ['baking', 'brownies', 'bake sale'] }),
+      p('cookies', (v) => `${v} Cookies`, ['225 g plain flour|g', '150 g butter|d', '1 egg|e', '150 g light brown sugar', '1 tsp vanilla extract'], ['chewy', 'crisp-edged', 'lunchbox'], [25, 35], { keywords: ['baking', 'cookies'] }),
+      p('cheesecake', (v) => `${v} Cheesecake`, ['250 g digestive biscuits|g', '100 g butter, melted|d', '600 g cream cheese|d', '150 g caster sugar', '2 eggs|e'], ['creamy', 'make-ahead', 'showstopping'], [300, 420], { keywords: ['baking', 'cheesecake', 'make-ahead'] }),
       p('mousse', (v) => `${v} Mousse`, ['300 ml double cream|d', '3 eggs, separated|e', '50 g caster sugar'], ['airy', 'light', 'elegant'], [20, 30], { cuisine: 'French', keywords: ['mousse', 'no-bake'] }),
-      p('pie', (v) => `${v} Pie`, ['1 sheet shortcrust pastry|g|d', '100 g sugar', '1 egg, for glazing|e', '1 tbsp cornflour'], ['golden', 'old-fashioned', 'flaky'], [70, 90], { keywords: ['pie', 'pastry'] }),
-      p('crumble', (v) => `${v} Crumble`, ['150 g plain flour|g', '100 g cold butter|d', '75 g demerara sugar', '50 g rolled oats'], ['rustic', 'comforting', 'crunchy-topped'], [45, 55], { cuisine: 'British', keywords: ['crumble'] }),
-      p('muffins', (v) => `${v} Muffins`, ['250 g self-raising flour|g', '2 eggs|e', '125 ml milk|d', '100 g caster sugar', '90 ml vegetable oil'], ['fluffy', 'domed', 'bakery-style'], [30, 35], { keywords: ['muffins', 'snack'] }),
+      p('pie', (v) => `${v} Pie`, ['1 sheet shortcrust pastry|g|d', '100 g sugar', '1 egg, for glazing|e', '1 tbsp cornflour'], ['golden', 'old-fashioned', 'flaky'], [70, 90], { keywords: ['baking', 'pie', 'pastry'] }),
+      p('crumble', (v) => `${v} Crumble`, ['150 g plain flour|g', '100 g cold butter|d', '75 g demerara sugar', '50 g rolled oats'], ['rustic', 'comforting', 'crunchy-topped'], [45, 55], { cuisine: 'British', keywords: ['baking', 'crumble'] }),
+      p('muffins', (v) => `${v} Muffins`, ['250 g self-raising flour|g', '2 eggs|e', '125 ml milk|d', '100 g caster sugar', '90 ml vegetable oil'], ['fluffy', 'domed', 'bakery-style'], [30, 35], { keywords: ['baking', 'muffins', 'snack'] }),
       p('nicecream', (v) => `${v} Nice Cream`, ['4 frozen bananas', '2 tbsp plant milk', '1 tbsp maple syrup'], ['dairy-free', 'frozen', 'no-churn'], [10, 10], { keywords: ['ice cream', 'frozen', 'no-bake', 'dairy-free'] }),
-      p('tart', (v) => `${v} Tart`, ['1 sweet pastry case|g|e|d', '200 ml double cream|d', '50 g icing sugar'], ['glossy', 'patisserie', 'elegant'], [60, 90], { cuisine: 'French', keywords: ['tart', 'pastry'] }),
-      p('energy', (v) => `${v} Energy Bites`, ['150 g medjool dates', '100 g rolled oats', '2 tbsp chia seeds', '1 tbsp coconut oil'], ['no-bake', 'snackable', 'wholesome'], [15, 15], { keywords: ['no-bake', 'healthy', 'snack'] })
+      p('tart', (v) => `${v} Tart`, ['1 sweet pastry case|g|e|d', '200 ml double cream|d', '50 g icing sugar'], ['glossy', 'patisserie', 'elegant'], [60, 90], { cuisine: 'French', keywords: ['baking', 'tart', 'pastry'] }),
+      p('energy', (v) => `${v} Energy Bites`, ['150 g medjool dates', '100 g rolled oats', '2 tbsp chia seeds', '1 tbsp coconut oil'], ['no-bake', 'snackable', 'wholesome'], [15, 15], { noun: 'snack', keywords: ['no-bake', 'healthy', 'snack'] })
     ],
     variants: [
       { name: 'Chocolate', ing: ['100 g dark chocolate', '40 g cocoa powder'], desc: 'rich dark chocolate', keywords: ['chocolate', 'cocoa'], only: ['cake', 'cookies', 'mousse', 'tart', 'muffins', 'nicecream', 'cheesecake', 'energy', 'pie'] },
@@ -363,7 +369,7 @@ const families: Family[] = [
     key: 'sides',
     category: 'Side Dish',
     cuisine: 'American',
-    noun: 'side',
+    noun: 'side dish',
     keywords: ['side dish', 'sides'],
     take: 26,
     patterns: [
@@ -374,7 +380,7 @@ const families: Family[] = [
       p('gratin', (v) => `${v} Gratin`, ['300 ml double cream|d', '80 g gruyère|d', '2 cloves garlic'], ['bubbling', 'indulgent', 'golden'], [60, 75], { cuisine: 'French', keywords: ['gratin', 'baked'] })
     ],
     variants: [
-      { name: 'Potatoes', ing: ['1 kg potatoes'], desc: 'potatoes', keywords: ['potato'], only: ['roasted', 'garlic', 'mash', 'gratin'] },
+      { name: 'Potatoes', ing: ['1 kg potatoes'], desc: 'potatoes', keywords: ['potato'], only: ['roasted', 'garlic', 'mash', 'gratin'], as: { mash: 'Potato', gratin: 'Potato' } },
       { name: 'Broccoli', ing: ['2 heads broccoli'], desc: 'broccoli', keywords: ['broccoli', 'greens'], only: ['roasted', 'garlic'] },
       { name: 'Carrots', ing: ['600 g carrots', '1 tbsp maple syrup'], desc: 'maple carrots', keywords: ['carrot'], only: ['roasted', 'garlic'] },
       { name: 'Brussels Sprouts', ing: ['600 g Brussels sprouts', '1 tbsp balsamic'], desc: 'Brussels sprouts', keywords: ['brussels sprouts', 'thanksgiving'], only: ['roasted', 'garlic'] },
@@ -456,19 +462,6 @@ function rng (seed: number): () => number {
   }
 }
 
-const random = rng(20240611)
-const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)] as T
-const between = (lo: number, hi: number, step = 5): number => lo + step * Math.floor(random() * (Math.floor((hi - lo) / step) + 1))
-
-function shuffle<T> (list: T[]): T[] {
-  const out = [...list]
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
-    ;[out[i], out[j]] = [out[j] as T, out[i] as T]
-  }
-  return out
-}
-
 function parseIngredient (line: string): { text: string, tags: Set<Tag> } {
   const [text = '', ...tags] = line.split('|')
   return { text, tags: new Set(tags as Tag[]) }
@@ -482,18 +475,30 @@ function isoDuration (minutes: number): string {
 
 const slug = (s: string): string => s.toLowerCase().normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
 
+/** 'a' or 'an' by the word's first sound: 'an aromatic', 'a one-pot' */
+const article = (word: string): string => /^[aeiou]/i.test(word) && !/^one\b/i.test(word) ? 'an' : 'a'
+const capitalise = (text: string): string => `${text.charAt(0).toUpperCase()}${text.slice(1)}`
+
+// `desc` may be singular ('a slow-simmered beef ragù') or plural ('chickpeas and spinach'): no opener conjugates a verb with it
 const OPENERS = [
-  (adj: string, noun: string, desc: string) => `A ${adj} ${noun} built around ${desc}.`,
-  (adj: string, noun: string, desc: string) => `This ${adj} ${noun} brings together ${desc}.`,
-  (adj: string, noun: string, desc: string) => `${desc.charAt(0).toUpperCase()}${desc.slice(1)} star in this ${adj} ${noun}.`,
+  (adj: string, noun: string, desc: string) => `${capitalise(article(adj))} ${adj} ${noun} built around ${desc}.`,
+  (adj: string, noun: string, desc: string) => `This ${adj} ${noun} showcases ${desc}.`,
+  (adj: string, noun: string, desc: string) => `The star of this ${adj} ${noun}: ${desc}.`,
   (adj: string, noun: string, desc: string) => `Our go-to ${adj} ${noun}, made with ${desc}.`
 ]
 
-function timeNote (minutes: number): string {
+/** minutes as hours to the nearest quarter (or half): '1', '1¼', '1½', '1¾' */
+function hours (minutes: number, step: 15 | 30 = 15): string {
+  const quarters = Math.round(minutes / step) * (step / 15)
+  return `${Math.floor(quarters / 4)}${['', '¼', '½', '¾'][quarters % 4] as string}`
+}
+
+function timeNote (minutes: number, weeknight: boolean): string {
   if (minutes <= 15) return `On the table in ${minutes} minutes.`
-  if (minutes <= 30) return `Ready in about ${minutes} minutes, so it works on a busy weeknight.`
+  if (minutes <= 30) return weeknight ? `Ready in about ${minutes} minutes, so it works on a busy weeknight.` : `Ready in about ${minutes} minutes.`
   if (minutes <= 60) return `Takes around ${minutes} minutes from start to finish.`
-  return `Mostly hands-off: about ${Math.round(minutes / 6) / 10} hours in total, well worth the wait.`
+  if (minutes < 180) return `Takes about ${hours(minutes) === '1' ? 'an hour' : `${hours(minutes)} hours`} from start to finish.`
+  return `About ${hours(minutes, 30)} hours in total, most of it hands-off.`
 }
 
 function dietNote (vegan: boolean, vegetarian: boolean, glutenFree: boolean): string {
@@ -501,65 +506,93 @@ function dietNote (vegan: boolean, vegetarian: boolean, glutenFree: boolean): st
   return parts.length > 0 ? ` Naturally ${parts.join(' and ')}.` : ''
 }
 
-const items: Record<string, unknown>[] = []
-const seen = new Set<string>()
+/** categories whose quick recipes are sold as weeknight cooking */
+const WEEKNIGHT = new Set(['Dinner', 'Soup'])
 
-for (const family of families) {
-  const combos: Array<[Pattern, Variant]> = []
-  for (const pattern of family.patterns) {
-    for (const variant of family.variants) {
-      if (variant.only === undefined || variant.only.includes(pattern.id)) combos.push([pattern, variant])
+export function generateRecipes (): Array<Record<string, unknown>> {
+  const random = rng(20240611)
+  const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)] as T
+  const between = (lo: number, hi: number, step = 5): number => lo + step * Math.floor(random() * (Math.floor((hi - lo) / step) + 1))
+  const shuffle = <T>(list: T[]): T[] => {
+    const out = [...list]
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1))
+      ;[out[i], out[j]] = [out[j] as T, out[i] as T]
+    }
+    return out
+  }
+
+  const items: Array<Record<string, unknown>> = []
+  const seen = new Set<string>()
+
+  for (const family of families) {
+    const combos: Array<[Pattern, Variant]> = []
+    for (const pattern of family.patterns) {
+      for (const variant of family.variants) {
+        if (variant.only === undefined || variant.only.includes(pattern.id)) combos.push([pattern, variant])
+      }
+    }
+    let taken = 0
+    for (const [pattern, variant] of shuffle(combos)) {
+      if (taken >= family.take) break
+      const name = pattern.name(variant.as?.[pattern.id] ?? variant.name)
+      const id = slug(name)
+      if (seen.has(id)) continue
+      seen.add(id)
+      taken++
+
+      const ingredients = [...variant.ing, ...pattern.ing].map(parseIngredient)
+      const tags = new Set(ingredients.flatMap((i) => [...i.tags]))
+      const vegetarian = !tags.has('m') && !tags.has('f')
+      const vegan = vegetarian && !tags.has('d') && !tags.has('e') && !tags.has('h')
+      const glutenFree = !tags.has('g')
+      const diets = [vegan && DIET.vegan, vegetarian && DIET.vegetarian, glutenFree && DIET.glutenFree].filter((d): d is string => typeof d === 'string')
+
+      const total = between(pattern.minutes[0], pattern.minutes[1])
+      const prep = Math.min(total, Math.max(5, Math.round(total * (0.2 + random() * 0.2) / 5) * 5))
+      const cuisine = pattern.cuisine ?? family.cuisine
+      const weeknight = WEEKNIGHT.has(family.category)
+      const keywords = new Set([
+        ...family.keywords, ...(pattern.keywords ?? []), ...(variant.keywords ?? []),
+        ...(vegan ? ['vegan', 'plant-based'] : []), ...(vegetarian ? ['vegetarian'] : []), ...(glutenFree ? ['gluten-free'] : []),
+        ...(total <= 30 ? ['quick'] : []), ...(total <= 30 && weeknight ? ['weeknight'] : []), ...(total >= 180 ? ['slow', 'weekend project'] : [])
+      ])
+      const site = family.site ?? 'recipes.example.com'
+      const description = `${pick(OPENERS)(pick(pattern.adj), `${cuisine} ${pattern.noun ?? family.noun}`, variant.desc)} ${timeNote(total, weeknight)}${dietNote(vegan, vegetarian, glutenFree)}`
+
+      items.push({
+        '@context': 'https://schema.org',
+        '@type': 'Recipe',
+        '@id': `https://${site}/recipes/${id}`,
+        url: `https://${site}/recipes/${id}`,
+        name,
+        description,
+        image: `https://${site}/images/${id}.jpg`,
+        author: { '@type': 'Organization', name: site === 'recipes.example.com' ? 'Example Recipes Test Kitchen' : 'Example Bakery' },
+        recipeCategory: family.category,
+        recipeCuisine: cuisine,
+        keywords: [...keywords].join(', '),
+        recipeYield: `${pick([2, 4, 4, 6, 8])} servings`,
+        prepTime: isoDuration(prep),
+        cookTime: isoDuration(total - prep),
+        totalTime: isoDuration(total),
+        suitableForDiet: diets,
+        recipeIngredient: ingredients.map((i) => i.text)
+      })
     }
   }
-  let taken = 0
-  for (const [pattern, variant] of shuffle(combos)) {
-    if (taken >= family.take) break
-    const name = pattern.name(variant.name)
-    const id = slug(name)
-    if (seen.has(id)) continue
-    seen.add(id)
-    taken++
-
-    const ingredients = [...variant.ing, ...pattern.ing].map(parseIngredient)
-    const tags = new Set(ingredients.flatMap((i) => [...i.tags]))
-    const vegetarian = !tags.has('m') && !tags.has('f')
-    const vegan = vegetarian && !tags.has('d') && !tags.has('e') && !tags.has('h')
-    const glutenFree = !tags.has('g')
-    const diets = [vegan && DIET.vegan, vegetarian && DIET.vegetarian, glutenFree && DIET.glutenFree].filter((d): d is string => typeof d === 'string')
-
-    const total = between(pattern.minutes[0], pattern.minutes[1])
-    const prep = Math.min(total, Math.max(5, Math.round(total * (0.2 + random() * 0.2) / 5) * 5))
-    const cuisine = pattern.cuisine ?? family.cuisine
-    const keywords = new Set([
-      ...family.keywords, ...(pattern.keywords ?? []), ...(variant.keywords ?? []),
-      ...(vegan ? ['vegan', 'plant-based'] : []), ...(vegetarian ? ['vegetarian'] : []), ...(glutenFree ? ['gluten-free'] : []),
-      ...(total <= 30 ? ['quick', 'weeknight'] : []), ...(total >= 180 ? ['slow', 'weekend project'] : [])
-    ])
-    const site = family.site ?? 'recipes.example.com'
-    const description = `${pick(OPENERS)(pick(pattern.adj), `${cuisine} ${family.noun}`, variant.desc)} ${timeNote(total)}${dietNote(vegan, vegetarian, glutenFree)}`
-
-    items.push({
-      '@context': 'https://schema.org',
-      '@type': 'Recipe',
-      '@id': `https://${site}/recipes/${id}`,
-      url: `https://${site}/recipes/${id}`,
-      name,
-      description,
-      image: `https://${site}/images/${id}.jpg`,
-      author: { '@type': 'Organization', name: site === 'recipes.example.com' ? 'Example Recipes Test Kitchen' : 'Example Bakery' },
-      recipeCategory: family.category,
-      recipeCuisine: cuisine,
-      keywords: [...keywords].join(', '),
-      recipeYield: `${pick([2, 4, 4, 6, 8])} servings`,
-      prepTime: isoDuration(prep),
-      cookTime: isoDuration(total - prep),
-      totalTime: isoDuration(total),
-      suitableForDiet: diets,
-      recipeIngredient: ingredients.map((i) => i.text)
-    })
-  }
+  return items
 }
 
-const out = new URL('./recipes.json', import.meta.url)
-writeFileSync(out, JSON.stringify(items, null, 1) + '\n')
-console.log(`wrote ${items.length} recipes to ${out.pathname}`)
+/** The file's exact text: one item per block, one space of indent per level, a final newline. */
+export function serializeRecipes (items: Array<Record<string, unknown>>): string {
+  return JSON.stringify(items, null, 1) + '\n'
+}
+
+export const RECIPES_FILE = new URL('./recipes.json', import.meta.url)
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const items = generateRecipes()
+  writeFileSync(RECIPES_FILE, serializeRecipes(items))
+  console.log(`wrote ${items.length} recipes to ${RECIPES_FILE.pathname}`)
+}

@@ -15,7 +15,7 @@ import { createSearchIndex } from './search-index.ts'
 import { summarizeResults, type Summarizer } from './summarize.ts'
 
 export type { AskResult, Item } from './item.ts'
-export type { Summarizer } from './summarize.ts'
+export type { Summarizer, SummaryContext } from './summarize.ts'
 
 export interface AskParams {
   query: string
@@ -63,10 +63,11 @@ export function createAskHandler (opts: AskHandlerOptions = {}): AskHandler {
 
     try {
       if (typeof params.query !== 'string' || params.query.trim() === '') throw new TypeError('query is required')
-      const { query, rewritten } = decontextualize(params.query, params.prev, params.last_ans)
+      const { query, rewritten, among } = decontextualize(params.query, params.prev, params.last_ans)
       if (rewritten) await send({ message_type: 'decontextualized_query', decontextualized_query: query })
 
-      const results = index.search(parseQuery(query), { sites: sitesOf(params.site), limit })
+      const prefer = among === undefined ? undefined : new Set(among.flatMap((answer) => answer.url ?? []))
+      const { results, match } = index.search(parseQuery(query), { sites: sitesOf(params.site), limit, prefer })
       if (results.length === 0) {
         await send({ message_type: 'no_results', message: `No results found for "${query}".` })
         await send({ message_type: 'complete' })
@@ -76,7 +77,7 @@ export function createAskHandler (opts: AskHandlerOptions = {}): AskHandler {
         await send({ message_type: 'result_batch', results: results.slice(start, start + batchSize) satisfies AskResult[] })
       }
       signal?.throwIfAborted()
-      await send({ message_type: 'summary', message: await summarize(query, results) })
+      await send({ message_type: 'summary', message: await summarize(query, results, { match }) })
       await send({ message_type: 'complete' })
     } catch (err) {
       if (signal?.aborted === true) throw signal.reason

@@ -1,13 +1,18 @@
-// The summary seam: a host with an LLM plugs it in here; the default writes one to three plain sentences
-// naming the top hits, e.g.
-//   'Top matches for "vegetarian pasta": Mushroom Spaghetti (Italian, 25 min), Pesto Fettuccine (Italian,
-//    20 min) and Creamy Spinach and Ricotta Penne (Italian, 30 min). All of them are vegetarian.
-//    Quickest: Pesto Fettuccine, 20 minutes.'
+// The summary seam: a host with an LLM plugs it in here; the default writes two to four plain sentences
+// about the hits, e.g.
+//   'Top matches for "vegetarian pasta with mushrooms": Mushroom Fettuccine (Italian, 20 min), Mushroom
+//    Spaghetti (Italian, 25 min) and Baked Mushroom Rigatoni (Italian, 55 min). All 5 are vegetarian.
+//    Quickest: One-Pot Mushroom Fusilli, 20 minutes.'
+// When nothing matched the whole query it says so, and names what comes closest.
 import { dietsOf, listOf, minutesOf, type AskResult } from './item.ts'
 
-export type Summarizer = (query: string, results: AskResult[]) => Promise<string> | string
+export interface SummaryContext {
+  /** 'partial': no result has everything the query asked for; these come closest */
+  match: 'all' | 'partial'
+}
 
-const DIET_WORDS: Array<[string, string]> = [['VeganDiet', 'vegan'], ['VegetarianDiet', 'vegetarian'], ['GlutenFreeDiet', 'gluten-free']]
+/** (standalone query, results best first, how they match) → the summary's text */
+export type Summarizer = (query: string, results: AskResult[], context?: SummaryContext) => Promise<string> | string
 
 function describe (result: AskResult): string {
   const item = result.schema_object
@@ -17,22 +22,39 @@ function describe (result: AskResult): string {
   return details.length === 0 ? result.name : `${result.name} (${details.join(', ')})`
 }
 
-function joinNames (names: string[]): string {
-  return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1) as string}`
+function joinWords (words: string[]): string {
+  return words.length <= 1 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1) as string}`
 }
 
-export function summarizeResults (query: string, results: AskResult[]): string {
+/** 'vegan and gluten-free' when every result is; vegan says vegetarian already */
+function sharedDiets (results: AskResult[]): string | undefined {
+  const all = (diet: string): boolean => results.every((result) => dietsOf(result.schema_object).includes(diet))
+  const words = [all('VeganDiet') ? 'vegan' : all('VegetarianDiet') ? 'vegetarian' : undefined, all('GlutenFreeDiet') ? 'gluten-free' : undefined]
+    .filter((word): word is string => word !== undefined)
+  return words.length === 0 ? undefined : joinWords(words)
+}
+
+export function summarizeResults (query: string, results: AskResult[], context: SummaryContext = { match: 'all' }): string {
   if (results.length === 0) return `Nothing matched "${query}".`
   const top = results.slice(0, 3)
-  const sentences = [`Top ${top.length === 1 ? 'match' : 'matches'} for "${query}": ${joinNames(top.map(describe))}.`]
+  const listed = joinWords(top.map(describe))
+  const sentences = context.match === 'partial'
+    ? [`Nothing matches all of "${query}". Closest: ${listed}.`]
+    : [`Top ${top.length === 1 ? 'match' : 'matches'} for "${query}": ${listed}.`]
 
-  const shared = DIET_WORDS.find(([diet]) => top.every((result) => dietsOf(result.schema_object).includes(diet)))
-  if (shared !== undefined) sentences.push(top.length === 1 ? `It is ${shared[1]}.` : `All of them are ${shared[1]}.`)
+  const diets = sharedDiets(results)
+  if (diets !== undefined) {
+    const subject = results.length === 1 ? 'It is' : results.length === 2 ? 'Both are' : `All ${results.length} are`
+    sentences.push(`${subject} ${diets}.`)
+  }
 
-  const timed = results.map((result) => ({ result, minutes: minutesOf(result.schema_object.totalTime) }))
+  const quickest = results
+    .map((result) => ({ result, minutes: minutesOf(result.schema_object.totalTime) }))
     .filter((entry): entry is { result: AskResult, minutes: number } => entry.minutes !== undefined)
-    .sort((a, b) => a.minutes - b.minutes)
-  const quickest = timed[0]
-  if (quickest !== undefined && results.length > 1) sentences.push(`Quickest: ${quickest.result.name}, ${quickest.minutes} minutes.`)
+    .sort((a, b) => a.minutes - b.minutes)[0]
+  // the first one listed already shows its time
+  if (quickest !== undefined && results.length > 1 && quickest.result !== results[0]) {
+    sentences.push(`Quickest: ${quickest.result.name}, ${quickest.minutes} minutes.`)
+  }
   return sentences.join(' ')
 }
