@@ -1,14 +1,16 @@
 import type { ServerFrame } from '../schemas/server-frames.ts'
 
-/** What the client needs of a WebSocket: the browser's and `ws`'s both fit. */
+/**
+ * What the client needs of a WebSocket: the browser's and `ws`'s both fit. The handlers take `never` so that
+ * either implementation's own event types are accepted; the client reads only the fields named in socket.ts.
+ */
 export interface WebSocketLike {
   readonly readyState: number
   send: (data: string) => void
   close: (code?: number, reason?: string) => void
-  onopen: ((event: unknown) => void) | null
-  onmessage: ((event: { data: unknown }) => void) | null
-  onclose: ((event: { code: number, reason: string }) => void) | null
-  onerror: ((event: unknown) => void) | null
+  onmessage: ((event: never) => void) | null
+  onclose: ((event: never) => void) | null
+  onerror: ((event: never) => void) | null
 }
 
 /** `new WebSocket(url)`; `ws` also takes `{ headers }` as its second argument. */
@@ -58,7 +60,7 @@ export function openSocket (opts: SocketOptions, token: string | undefined, on: 
     ended = true
     on.close(code)
   }
-  ws.onmessage = (event) => {
+  ws.onmessage = (event: { data: unknown }) => {
     const body = text(event.data)
     if (body === undefined) return
     let frame: ServerFrame
@@ -69,7 +71,7 @@ export function openSocket (opts: SocketOptions, token: string | undefined, on: 
     }
     on.message(frame)
   }
-  ws.onclose = (event) => { end(event.code) }
+  ws.onclose = (event: { code: number }) => { end(event.code) }
   ws.onerror = () => {
     // A failed upgrade (401, refused) reports an error, then a close; some implementations only the error.
     if (ws.readyState !== OPEN) end(1006)
