@@ -1,5 +1,5 @@
 import t from 'tap'
 import { createMemoryStorage } from '../../lib/storage/memory.ts'
-import { storageContract } from './contract.ts'
+import { storageContract } from '../../lib/storage/contract.ts'
 
 storageContract(t, async () => createMemoryStorage())

@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { newId } from '../../lib/ids.ts'
 import { createSqliteStorage } from '../../lib/storage/sqlite.ts'
 import type { ChatStorage } from '../../lib/storage/types.ts'
-import { storageContract } from './contract.ts'
+import { storageContract } from '../../lib/storage/contract.ts'
 
 async function open (t: Test, filename: string): Promise<ChatStorage> {
   const storage = createSqliteStorage({ filename })

@@ -1,7 +1,25 @@
-import type { Test } from 'tap'
-import { newId } from '../../lib/ids.ts'
-import type { ConversationRecord, Message, ParticipantRecord, Sender } from '../../lib/schemas/entities.ts'
-import type { AuditEntry, ChatStorage, MessageDraft } from '../../lib/storage/types.ts'
+import { newId } from '../ids.ts'
+import type { ConversationRecord, Message, ParticipantRecord, Sender } from '../schemas/entities.ts'
+import type { AuditEntry, ChatStorage, MessageDraft } from './types.ts'
+
+/**
+ * What the suite needs of a test runner: a subset of tap's `Test` (node-tap 18+), which fits as it is.
+ * Shipped as `fastify-nlweb-chat/storage-contract` so a storage adapter of your own can be certified:
+ * `test('my storage', (t) => storageContract(t, async () => createMyStorage()))`.
+ */
+export interface Test {
+  // The sub-test is the runner's own Test (tap's overloads do not fit a narrower callback type).
+  test (name: string, fn: (t: any) => Promise<void>): unknown
+  teardown (fn: () => unknown): void
+  equal (found: unknown, wanted: unknown, ...message: [] | [string]): boolean
+  same (found: unknown, wanted: unknown, ...message: [] | [string]): boolean
+  strictSame (found: unknown, wanted: unknown, ...message: [] | [string]): boolean
+  match (found: unknown, pattern: unknown, ...message: [] | [string]): boolean
+  ok (value: unknown, ...message: [] | [string]): boolean
+  type (value: unknown, type: string, ...message: [] | [string]): boolean
+  resolves (promise: Promise<unknown>, ...message: [] | [string]): Promise<unknown>
+  rejects (promise: Promise<unknown>, expected: { code: string }): Promise<unknown>
+}
 
 /**
  * The one contract every ChatStorage keeps (lib/storage/types.ts). Each implementation's test file calls
