@@ -1,15 +1,32 @@
+import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { ChatServices } from '../lib/services.ts'
 import {
-  ConversationParams, ListMessagesQuery, PostMessageBody,
-  type ConversationParams as Params, type ListMessagesQuery as ListQuery, type PostMessageBody as PostBody
+  ConversationParams, ListMessagesQuery, Message, MessageList, PostMessageBody, errorReplies, response
 } from '../lib/schemas/rest.ts'
+import type { TypeBoxTypeProvider } from '../lib/schemas/type-provider.ts'
+
+const tags = ['messages']
+const NOT_FOUND = 'NOT_FOUND: no such conversation, or the user is not in it'
 
 export default async function messageRoutes (fastify: FastifyInstance, { services }: { services: ChatServices }): Promise<void> {
   const { manager, auth } = services
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
-  fastify.get<{ Params: Params, Querystring: ListQuery }>('/conversations/:id/messages', {
-    schema: { params: ConversationParams, querystring: ListMessagesQuery }
+  app.get('/conversations/:id/messages', {
+    schema: {
+      tags,
+      operationId: 'listMessages',
+      summary: 'Read a conversation\'s messages',
+      description: 'In ascending seq. Without `after`, the newest `limit` (before `before`, when given). ' +
+        'Clients page back with `before` = the lowest seq they hold, or catch up with `after` = the highest.',
+      params: ConversationParams,
+      querystring: ListMessagesQuery,
+      response: {
+        200: response(MessageList, 'The messages in the range'),
+        ...errorReplies({ 400: true, 401: true, 404: NOT_FOUND })
+      }
+    }
   }, async (request) => {
     const { after, before, limit } = request.query
     return { items: await manager.messages(auth.user(request), request.params.id, { after, before, limit: limit ?? 50 }) }
@@ -18,9 +35,31 @@ export default async function messageRoutes (fastify: FastifyInstance, { service
   // Same dedupe as the socket's `send`: a repeat answers with the first message.
   // Room for the largest allowed content however JSON escapes it (\uXXXX is 6 bytes a byte), plus metadata.
   const bodyLimit = Math.max(1024 * 1024, services.options.limits.maxMessageBytes * 6 + 64 * 1024)
-  fastify.post<{ Params: Params, Body: PostBody }>('/conversations/:id/messages', {
+  app.post('/conversations/:id/messages', {
     bodyLimit,
-    schema: { params: ConversationParams, body: PostMessageBody }
+    schema: {
+      tags,
+      operationId: 'postMessage',
+      summary: 'Send a message',
+      description: 'Stored with the next seq, then delivered to every socket joined to the conversation (as the ' +
+        'socket\'s `send`). A repeated `clientMessageId` from the same user stores nothing and returns the first ' +
+        'message, also when the user is over the rate limit.',
+      params: ConversationParams,
+      body: PostMessageBody,
+      response: {
+        201: response(Message, 'The stored message (or the first one, for a repeat)', {
+          'idempotent-replayed': Type.Literal('true', { description: 'Set when this was a repeat and nothing was stored' })
+        }),
+        ...errorReplies({
+          400: 'BAD_REQUEST: a bad body, blank content or metadata nested too deep',
+          401: true,
+          403: 'FORBIDDEN: the conversation is closed',
+          404: NOT_FOUND,
+          413: true,
+          429: 'RATE_LIMITED: the user sent more than rateLimit.max messages in the window; `retry-after` says when to come back'
+        })
+      }
+    }
   }, async (request, reply) => {
     const { message, created } = await manager.send(auth.user(request), { ...request.body, conversationId: request.params.id })
     if (!created) reply.header('idempotent-replayed', 'true')
