@@ -126,5 +126,13 @@ export { createMemoryStorage } from './storage/memory.ts'
 export type { AgentApi, AgentParticipant } from './participants/participant.ts'
 export { NLWebParticipant, defaultAnswerRule } from './participants/nlweb.ts'
 export type { AskFrame, AskHandler, AskParams, AskSink, AnswerRuleInput, NLWebParticipantOptions } from './participants/nlweb.ts'
-export type { AiOptions } from './options.ts'
+export type { AiOptions, UsersOptions } from './options.ts'
+export type { ResolveUsers, UserName, UserNames } from './users.ts'
+export { createStorage, loadDriver } from './storage/index.ts'
 export type * from './schemas/entities.ts'
+export type * from './schemas/server-frames.ts'
+export type { ClientFrame, ClientFrameType, JoinFrame, LeaveFrame, SendFrame, TypingFrame, CancelFrame, PingFrame } from './schemas/frames.ts'
+export type {
+  AddParticipantBody, ConversationParams, CreateConversationBody, ListConversationsQuery, ListMessagesQuery, ParticipantParams,
+  PostMessageBody
+} from './schemas/rest.ts'

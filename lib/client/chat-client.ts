@@ -291,6 +291,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     log.start(first === undefined ? frame.lastSeq : first.seq - 1)
     for (const message of frame.messages) log.add(message)
     for (const message of frame.streaming ?? []) log.add(message)
+    log.settle(new Set([...frame.messages, ...frame.streaming ?? []].filter((m) => m.status === 'streaming').map((m) => m.id)))
     log.reach(frame.lastSeq)
     const result = { conversation: frame.conversation, lastSeq: frame.lastSeq }
     this.emit('joined', result)

@@ -74,6 +74,19 @@ export class ConversationLog {
     if (message.seq <= this.delivered) this.sink.update(message, { index, part })
   }
 
+  /**
+   * After a (re)join: answers this log holds as streaming that the server no longer lists as streaming ended
+   * while the socket was away, and their seq is at or below `since`, so no replay carries them: read them back.
+   */
+  settle (stillStreaming: ReadonlySet<string>): void {
+    for (const message of this.streams.values()) {
+      if (stillStreaming.has(message.id) || message.seq > this.delivered) continue
+      this.sink.fill(this.id, message.seq - 1, message.seq + 1).then((page) => {
+        for (const m of page) this.add(m)
+      }, (err: unknown) => { this.sink.fillFailed(err) })
+    }
+  }
+
   close (): void {
     if (this.retry !== undefined) clearTimeout(this.retry)
     this.retry = undefined
