@@ -31,15 +31,18 @@ export interface Decontextualized {
   among?: PreviousAnswer[]
 }
 
+/** a constraint, or a word describing the dish ('spicy', 'easy'), as worded */
+type Wording = Pick<Constraint, 'phrase' | 'diet'> & { kind: Constraint['kind'] | 'describe' }
+
 interface Frame {
-  /** constraints read before the dish: 'quick', 'vegetarian', '15-minute' */
-  before: Constraint[]
+  /** constraints and descriptions read before the dish: 'quick', 'vegetarian', '15-minute', 'spicy' */
+  before: Wording[]
   /** the dish asked for, as worded: 'pasta recipes' ('' when none) */
   topic: string
   /** what it should hold: ['mushrooms'] */
   with: string[]
   /** constraints read after it: 'under 20 minutes', 'without cheese' */
-  after: Constraint[]
+  after: Wording[]
 }
 
 const LEAD = /^(?:and|also|but|or|so|then|ok|okay|now|well|maybe|what about|how about|what if|any|only|just|which|instead)\b[\s,]*/
@@ -51,6 +54,15 @@ const HOLDS = /\b(?:with|featuring|(?:that |which )?(?:has|have|having|uses?|usi
 const READS_AFTER = /^(?:under|in|within|less|at most|no|without|minus|free)\b/
 /** words that may end a topic without being search terms: "pasta recipes" */
 const TOPIC_NOUNS = new Set(['recipe', 'recipes', 'dish', 'dishes', 'meal', 'meals', 'ideas', 'food'])
+
+// word keys (terms.ts) of what describes a dish rather than names what is in it: "any spicy ones?" asks for
+// "spicy curry", not "curry with spicy"
+const DESCRIPTIONS = new Set([
+  'spicy', 'hot', 'mild', 'creamy', 'cheesy', 'crispy', 'crunchy', 'hearty', 'healthy', 'light', 'lighter', 'easy', 'simple',
+  'smoky', 'saucy', 'zesty', 'tangy', 'sticky', 'fresh', 'sweet', 'rich', 'classic', 'baked', 'roasted', 'grilled', 'kid',
+  'friendly', 'comforting', 'filling', 'cheap', 'budget', 'fancy', 'elegant', 'festive', 'spiced', 'warming', 'warm', 'cold',
+  'fluffy', 'chewy', 'fudgy', 'gooey', 'moist', 'crusty', 'colourful', 'cosy', 'authentic', 'traditional', 'summery'
+])
 
 // word keys (terms.ts) of kinds of dish, meals and cuisines: a follow-up naming one asks about something new
 const DISHES = new Set([
@@ -140,15 +152,16 @@ function isSearchWord (word: string): boolean {
 const wordsOf = (text: string): string[] => text.split(/[^a-z0-9]+/).filter(isSearchWord)
 const namesDish = (text: string): boolean => wordsOf(text).some((word) => DISHES.has(wordKey(word)))
 
-/** 'meat' for vegetarian and vegan (one replaces the other), 'gluten', 'time', 'order', or the excluded word */
-function kindOf (constraint: Constraint): string {
-  if (constraint.kind === 'diet') return constraint.diet === 'GlutenFreeDiet' ? 'gluten' : 'meat'
-  if (constraint.kind === 'exclude') return `exclude ${constraint.phrase}`
-  return constraint.kind
+/** what a wording replaces: 'meat' for vegetarian and vegan (one replaces the other), 'gluten', 'time', 'order', the excluded word, itself */
+function kindOf (wording: Wording): string {
+  if (wording.kind === 'diet') return wording.diet === 'GlutenFreeDiet' ? 'gluten' : 'meat'
+  if (wording.kind === 'exclude') return `exclude ${parseQuery(wording.phrase).exclude.join(' ')}`
+  if (wording.kind === 'describe') return `describe ${wording.phrase}`
+  return wording.kind
 }
 
 /** whether a constraint rules out a dish holding `text` ("vegetarian" rules out "chicken", "without cheese" "feta") */
-function rulesOut (constraint: Constraint, text: string): boolean {
+function rulesOut (constraint: Wording, text: string): boolean {
   return wordsOf(text).some((word) => {
     if (constraint.diet !== undefined) return breaksDiet(word, constraint.diet)
     if (constraint.kind !== 'exclude') return false
@@ -158,19 +171,21 @@ function rulesOut (constraint: Constraint, text: string): boolean {
 }
 
 function merge (context: Frame, asked: Frame, replaces: boolean): Frame {
-  const askedConstraints = [...asked.before, ...asked.after]
-  const askedKinds = new Set(askedConstraints.map(kindOf))
-  const added = [asked.topic, ...asked.with].filter((item) => item !== '')
   const switches = namesDish(asked.topic)
+  const describes = !switches && asked.topic !== '' && wordsOf(asked.topic).every((word) => DESCRIPTIONS.has(wordKey(word)))
+  const askedBefore: Wording[] = describes ? [{ kind: 'describe', phrase: asked.topic }, ...asked.before] : asked.before
+  const askedConstraints = [...askedBefore, ...asked.after]
+  const askedKinds = new Set(askedConstraints.map(kindOf))
+  const added = [describes ? '' : asked.topic, ...asked.with].filter((item) => item !== '')
   // the newer wish wins: old constraints give way to new items, old items to new constraints
-  const keep = (constraint: Constraint): boolean => !askedKinds.has(kindOf(constraint)) && !added.some((item) => rulesOut(constraint, item))
+  const keep = (constraint: Wording): boolean => !askedKinds.has(kindOf(constraint)) && !added.some((item) => rulesOut(constraint, item))
   const compatible = (item: string): boolean => !askedConstraints.some((constraint) => rulesOut(constraint, item))
 
   // "chicken curry", then "any vegetarian ones?": "vegetarian curry"
   const topic = switches ? asked.topic : context.topic.split(' ').filter(compatible).join(' ')
   const items = switches ? asked.with : replaces && added.length > 0 ? added : [...context.with.filter(compatible), ...added]
   return {
-    before: [...asked.before, ...context.before.filter(keep)],
+    before: [...askedBefore, ...context.before.filter(keep)],
     topic,
     with: items.filter((item, i) => items.findIndex((other) => wordKey(other) === wordKey(item)) === i),
     after: [...context.after.filter(keep), ...asked.after]

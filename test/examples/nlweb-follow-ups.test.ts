@@ -34,6 +34,8 @@ t.test('follow-ups become standalone queries that read as English', async (t) =>
     [['pasta'], 'any without cheese?', 'pasta without cheese'],
     [['curry'], 'can I make it vegan', 'vegan curry'],
     [['curry'], 'show me something similar but vegan', 'vegan curry'],
+    [['vegetarian curry'], 'any spicy ones?', 'spicy vegetarian curry'],
+    [['pasta'], 'which ones are easy?', 'easy pasta'],
     // refinements and alternatives
     [['pasta recipes'], 'what about with chicken', 'pasta recipes with chicken'],
     [['pasta recipes'], 'how about a chicken one', 'pasta recipes with chicken'],
@@ -41,6 +43,7 @@ t.test('follow-ups become standalone queries that read as English', async (t) =>
     [['pasta with mushrooms'], 'something with chicken instead', 'pasta with chicken'],
     [['quick vegan curry'], 'what about under 20 minutes', 'vegan curry under 20 minutes'],
     [['vegan curry'], 'and gluten-free?', 'gluten-free vegan curry'],
+    [['dessert without nuts'], 'nut-free ones?', 'nut-free dessert'],
     [['show me vegetarian pasta recipes'], 'and vegan?', 'vegan pasta recipes'],
     // a new dish keeps the constraints
     [['vegetarian pasta'], 'and for dessert?', 'vegetarian dessert'],
