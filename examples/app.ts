@@ -1,10 +1,10 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { readFile } from 'node:fs/promises'
 import chat, { type ChatOptions } from '../lib/index.ts'
 import auth from './auth.ts'
 import config, { loadConfig, type HostConfig } from './config.ts'
 import { createAskHandler, type AskHandler } from './nlweb/handler.ts'
 import askRoutes from './nlweb/route.ts'
+import page from './page.ts'
 import openapi from './openapi.ts'
 
 declare module 'fastify' {
@@ -25,8 +25,6 @@ export interface BuildOptions {
   askHandler?: AskHandler
 }
 
-const PAGE_TYPES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'chat.js': 'text/javascript; charset=utf-8', 'chat.css': 'text/css; charset=utf-8' }
-
 /**
  * The example "existing app": its config, its auth, its /ask, its page — then the chat plugin, mounted.
  * The chat's AI participant answers through the same `askHandler` the host serves /ask with (named in the
@@ -41,11 +39,7 @@ export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstanc
   app.decorate('askHandler', handler)
   await app.register(askRoutes, { handler })
 
-  for (const [file, type] of Object.entries(PAGE_TYPES)) {
-    const body = await readFile(new URL(`./public/${file}`, import.meta.url)).catch(() => undefined)
-    if (body === undefined) continue
-    app.get(file === 'index.html' ? '/' : `/${file}`, async (request, reply) => await reply.type(type).send(body))
-  }
+  await app.register(page) // the chat page at /, its script bundled at /chat.js
 
   await app.register(openapi) // before the chat, so its routes are documented
   if (opts.chat !== false) {
