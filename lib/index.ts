@@ -129,6 +129,7 @@ export type { AskFrame, AskHandler, AskParams, AskSink, AnswerRuleInput, NLWebPa
 export type { AiOptions, UsersOptions } from './options.ts'
 export type { ResolveUsers, UserName, UserNames } from './users.ts'
 export { createStorage, loadDriver } from './storage/index.ts'
+export type { TypeBoxTypeProvider } from './schemas/type-provider.ts'
 export type * from './schemas/entities.ts'
 export type * from './schemas/server-frames.ts'
 export type { ClientFrame, ClientFrameType, JoinFrame, LeaveFrame, SendFrame, TypingFrame, CancelFrame, PingFrame } from './schemas/frames.ts'
