@@ -23,6 +23,8 @@ export interface ConversationCache {
   removeParticipant (conversationId: string, userId: string): void
   setRecord (record: ConversationRecord): void
   delete (id: string): void
+  /** Forgets everything (another instance's changes may have been missed). */
+  clear (): void
   /** The messages with after < seq < before from the window, or undefined when the window does not cover them. */
   window (entry: CachedConversation, after: number, before: number): Message[] | undefined
   readonly size: number
@@ -118,6 +120,10 @@ export function createConversationCache (storage: ChatStorage, opts: { max: numb
     setRecord (record) {
       const entry = lru.peek(record.id)
       if (entry !== undefined) entry.record = { ...record, lastSeq: Math.max(record.lastSeq, entry.record.lastSeq) }
+    },
+
+    clear () {
+      lru.clear()
     },
 
     delete (id) {

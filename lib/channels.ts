@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { CachedConversation, ConversationCache } from './cache.ts'
-import { Channel, type Subscriber } from './delivery.ts'
+import { Channel, type WireFrame } from './delivery.ts'
+import type { Fanout, FanoutEvent } from './fanout/index.ts'
 import type { Message } from './schemas/entities.ts'
 import type { ChatStorage } from './storage/types.ts'
 
@@ -10,29 +11,51 @@ export interface Channels {
   peek (id: string): Channel | undefined
   /** Forgets a channel nobody listens to and nothing is in flight on. */
   release (channel: Channel): void
-  /** Ends a conversation's live side (deleted); returns its subscribers. */
-  end (id: string): Subscriber[]
+  /** Ends a conversation's live side, or one user's part of it: their subscriptions are over. */
+  endSubscriptions (id: string, userId?: string): void
+  /** A message this instance stored and delivered: the other instances deliver it too. */
+  stored (message: Message, extra?: WireFrame[]): void
+  /** A frame outside the sequence to every socket of the conversation, on every instance. */
+  broadcast (id: string, frame: WireFrame, exceptUserId?: string): void
+  /** A stored message changed (an AI answer ended): `frame` to every socket, the new copy to every cache. */
+  updated (message: Message, frame: WireFrame): void
+  /** Membership or state changed here: other instances drop what they cached (and end a removed user's subscriptions). */
+  changed (id: string, change?: { removed?: string, deleted?: boolean }): void
+  /** An event another instance published. */
+  receive (event: FanoutEvent): void
+  /** Events may have been lost: forget cached state and read every live channel's news from storage. */
+  resync (): void
   all (): IterableIterator<Channel>
   readonly size: number
   close (): void
 }
 
+/** While the fan-out is down, live channels read storage this often, so delivery goes on from storage. */
+const POLL_MS = 500
+
 /**
  * The live conversations of this process. A channel lives while sockets listen or appends are in flight, so
- * its sequencer outlives cache evictions.
+ * its sequencer outlives cache evictions. Through the fan-out, what happens here reaches the other instances'
+ * channels, and theirs reaches ours; storage fills whatever the fan-out loses.
  */
 export function createChannels (deps: {
   storage: ChatStorage
   cache: ConversationCache
   log: FastifyBaseLogger
-  onDeliver: (message: Message) => void
+  fanout: Fanout
+  /** `remote`: stored by another instance (or read back from storage after a fan-out outage). */
+  onDeliver: (message: Message, remote: boolean) => void
+  /** Another instance deleted a conversation (its AI answers here stop). */
+  onDeleted?: (id: string) => void
 }): Channels {
-  const { storage, cache, log } = deps
+  const { storage, cache, log, fanout } = deps
   const channels = new Map<string, Channel>()
+  // With one instance there is nobody to tell: nothing is serialized for the fan-out.
+  const shared = fanout.name !== 'local'
 
-  function onDeliver (message: Message): void {
+  function onDeliver (message: Message, remote: boolean): void {
     cache.putMessage(message)
-    deps.onDeliver(message)
+    deps.onDeliver(message, remote)
   }
 
   async function fill (id: string, after: number, before: number): Promise<Message[]> {
@@ -41,6 +64,76 @@ export function createChannels (deps: {
 
   function onError (err: unknown): void {
     log.error({ err }, 'chat delivery failed')
+  }
+
+  function endSubscriptions (id: string, userId?: string): void {
+    const ch = channels.get(id)
+    if (ch === undefined) return
+    if (userId === undefined) {
+      channels.delete(id)
+      for (const sub of ch.close()) sub.ended()
+      return
+    }
+    for (const sub of [...ch.subscribers]) {
+      if (sub.userId === userId) {
+        ch.remove(sub)
+        sub.ended()
+      }
+    }
+    release(ch)
+  }
+
+  function release (ch: Channel): void {
+    if (ch.idle && channels.get(ch.id) === ch) {
+      ch.close()
+      channels.delete(ch.id)
+    }
+  }
+
+  function receive (event: FanoutEvent): void {
+    if (event.type === 'notify') return // the services deliver these (they hold the connections)
+    const ch = channels.get(event.conversationId)
+    switch (event.type) {
+      case 'message': {
+        if (ch === undefined) {
+          // Nobody listens here: keep the cached copy only if the message extends it without a gap.
+          const entry = cache.peek(event.conversationId)
+          if (entry !== undefined && event.message.seq !== entry.record.lastSeq + 1) cache.delete(event.conversationId)
+          else cache.putMessage(event.message)
+          return
+        }
+        ch.deliver(event.message, event.extra?.map((f) => Buffer.from(f)), undefined, true)
+        ch.fillNow()
+        return
+      }
+      case 'updated':
+        cache.putMessage(event.message)
+        ch?.broadcast(Buffer.from(event.frame))
+        return
+      case 'frame':
+        ch?.broadcast(Buffer.from(event.frame), event.except)
+        return
+      case 'changed':
+        cache.delete(event.conversationId)
+        if (event.deleted === true) {
+          endSubscriptions(event.conversationId)
+          deps.onDeleted?.(event.conversationId)
+        } else if (event.removed !== undefined) {
+          endSubscriptions(event.conversationId, event.removed)
+        }
+    }
+  }
+
+  function resync (): void {
+    cache.clear()
+    for (const ch of channels.values()) ch.catchUp()
+  }
+
+  let poll: NodeJS.Timeout | undefined
+  if (shared) {
+    poll = setInterval(() => {
+      if (!fanout.connected) for (const ch of channels.values()) ch.catchUp()
+    }, POLL_MS).unref()
   }
 
   return {
@@ -53,21 +146,29 @@ export function createChannels (deps: {
       return ch
     },
     peek: (id) => channels.get(id),
-    release (ch) {
-      if (ch.idle && channels.get(ch.id) === ch) {
-        ch.close()
-        channels.delete(ch.id)
-      }
+    release,
+    endSubscriptions,
+    stored (message, extra) {
+      if (shared) fanout.publish({ type: 'message', conversationId: message.conversationId, message, extra: extra?.map((f) => f.toString()) })
     },
-    end (id) {
-      const ch = channels.get(id)
-      if (ch === undefined) return []
-      channels.delete(id)
-      return ch.close()
+    broadcast (id, frame, exceptUserId) {
+      channels.get(id)?.broadcast(frame, exceptUserId)
+      if (shared) fanout.publish({ type: 'frame', conversationId: id, frame: frame.toString(), except: exceptUserId })
     },
+    updated (message, frame) {
+      cache.putMessage(message)
+      channels.get(message.conversationId)?.broadcast(frame)
+      if (shared) fanout.publish({ type: 'updated', conversationId: message.conversationId, message, frame: frame.toString() })
+    },
+    changed (id, change = {}) {
+      if (shared) fanout.publish({ type: 'changed', conversationId: id, ...change })
+    },
+    receive,
+    resync,
     all: () => channels.values(),
     get size () { return channels.size },
     close () {
+      clearInterval(poll)
       for (const ch of channels.values()) ch.close()
       channels.clear()
     }

@@ -116,6 +116,8 @@ export function createConversationManager (deps: {
         ch.deliver(result.message, opts.extra)
         if (result.reply !== undefined) ch.deliver(result.reply) // right behind its question, in seq order
       }
+      channels.stored(result.message, opts.extra)
+      if (result.reply !== undefined) channels.stored(result.reply)
     }
     channels.release(ch)
     return result
@@ -139,22 +141,6 @@ export function createConversationManager (deps: {
 
   async function audit (actor: ChatUser, action: string, target: string, details?: Record<string, unknown>): Promise<void> {
     await storage.appendAudit({ id: newId(), at: new Date().toISOString(), actor: actor.id, action, target, details })
-  }
-
-  function endSubscriptions (conversationId: string, userId?: string): void {
-    if (userId === undefined) {
-      for (const sub of channels.end(conversationId)) sub.ended()
-      return
-    }
-    const ch = channels.peek(conversationId)
-    if (ch === undefined) return
-    for (const sub of [...ch.subscribers]) {
-      if (sub.userId === userId) {
-        ch.remove(sub)
-        sub.ended()
-      }
-    }
-    channels.release(ch)
   }
 
   const live = createLive({ storage, cache, channels, limits, member, view, isOnline: deps.isOnline, agents })
@@ -227,7 +213,8 @@ export function createConversationManager (deps: {
       }
       await storage.deleteConversation(id)
       cache.delete(id)
-      endSubscriptions(id)
+      channels.endSubscriptions(id)
+      channels.changed(id, { deleted: true })
       for (const agent of agents.values()) agent.cancel(id)
       await audit(user, 'conversation.delete', id, { title: entry.record.title })
     },
@@ -238,6 +225,7 @@ export function createConversationManager (deps: {
       const record = await storage.updateConversation(id, { closedAt: new Date().toISOString() })
       if (record === null) throw new CHAT_ERR_NOT_FOUND('Conversation')
       cache.setRecord(record)
+      channels.changed(id)
       await audit(user, 'conversation.close', id)
       return view(entry)
     },
@@ -261,6 +249,7 @@ export function createConversationManager (deps: {
       if (result === 'exists') throw new CHAT_ERR_CONFLICT('already a participant')
       if (result === 'full') throw new CHAT_ERR_PARTICIPANT_LIMIT(String(limits.maxParticipants))
       cache.setParticipant(id, p)
+      channels.changed(id)
       await appendMembership(entry, 'joined', p)
       if (p.type === 'human') deps.notify(p.id, membershipFrame(id, 'joined', p))
       return { ...p, online: p.type === 'ai' || deps.isOnline(p.id) }
@@ -274,8 +263,9 @@ export function createConversationManager (deps: {
       if (!mayRemove) throw new CHAT_ERR_FORBIDDEN('only the participant, the owner or an admin may remove a participant')
       if (!await storage.removeParticipant(id, userId)) throw new CHAT_ERR_NOT_FOUND('Participant')
       cache.removeParticipant(id, userId)
+      channels.changed(id, { removed: userId })
       await appendMembership(entry, 'left', target)
-      endSubscriptions(id, userId)
+      channels.endSubscriptions(id, userId)
       if (userId !== user.id) await audit(user, 'participant.remove', id, { userId })
     },
 

@@ -15,8 +15,8 @@ export interface Subscriber {
 }
 
 export interface ChannelOptions {
-  /** Called for each message as it goes out, in seq order (cache write, AI participants, ...). */
-  onDeliver: (message: Message) => void
+  /** Called for each message as it goes out, in seq order (cache write, AI participants, ...); `remote` when another instance stored it. */
+  onDeliver: (message: Message, remote: boolean) => void
   /** Reads stored messages to fill a gap that stays open (an append that never reported back). */
   fill: (conversationId: string, after: number, before: number) => Promise<Message[]>
   gapMs: number
@@ -36,6 +36,7 @@ interface Pending {
   message: Message
   extra?: WireFrame[]
   emitted?: () => void
+  remote?: boolean
 }
 
 /**
@@ -53,6 +54,7 @@ export class Channel {
   private readonly perUser = new Map<string, number>()
   private readonly pending = new Map<number, Pending>()
   private gapTimer: NodeJS.Timeout | undefined
+  private filling = false
   private readonly opts: ChannelOptions
 
   constructor (id: string, delivered: number, opts: ChannelOptions) {
@@ -86,14 +88,36 @@ export class Channel {
     return true
   }
 
-  /** Queues a stored message; it goes out once every lower seq has. `extra` frames follow it. */
-  deliver (message: Message, extra?: WireFrame[], emitted?: () => void): void {
+  /**
+   * Queues a stored message; it goes out once every lower seq has. `extra` frames follow it. `remote`: another
+   * instance stored it (and told us through the fan-out), or it was read back from storage.
+   */
+  deliver (message: Message, extra?: WireFrame[], emitted?: () => void, remote = false): void {
     if (message.seq <= this.delivered || this.pending.has(message.seq)) {
       emitted?.()
       return
     }
-    this.pending.set(message.seq, { message, extra, emitted })
+    this.pending.set(message.seq, { message, extra, emitted, remote })
     this.drain()
+  }
+
+  /**
+   * Fills a gap from storage now rather than after `gapMs`. Another instance's message above a gap means the
+   * lower seqs are committed already (a seq is taken in the transaction that stores it), so storage has them.
+   */
+  fillNow (): void {
+    if (this.pending.size === 0 || this.filling) return
+    clearTimeout(this.gapTimer)
+    this.fillGap()
+  }
+
+  /** Reads whatever storage has past `delivered` (events from other instances may have been lost). */
+  catchUp (): void {
+    if (this.filling) return
+    this.filling = true
+    this.opts.fill(this.id, this.delivered, this.delivered + 501).then((found) => {
+      for (const m of found) this.deliver(m, undefined, undefined, true)
+    }, (err: unknown) => { this.opts.onError(err) }).finally(() => { this.filling = false })
   }
 
   /** A frame outside the sequence (typing, stream chunks, presence) to everyone, or to all but one user. */
@@ -136,14 +160,14 @@ export class Channel {
     }
   }
 
-  private emit ({ message, extra, emitted }: Pending): void {
+  private emit ({ message, extra, emitted, remote }: Pending): void {
     try {
       const frame = messageFrame(message) // encoded once for every recipient
       for (const sub of this.subscribers) sub.write(frame, message.seq)
       if (extra !== undefined) {
         for (const e of extra) this.broadcast(e)
       }
-      this.opts.onDeliver(message)
+      this.opts.onDeliver(message, remote === true)
     } catch (err) {
       this.opts.onError(err)
     }
@@ -154,10 +178,12 @@ export class Channel {
     this.gapTimer = undefined
     if (this.pending.size === 0) return
     const lowest = Math.min(...this.pending.keys())
+    this.filling = true
     this.opts.fill(this.id, this.delivered, lowest).catch((err: unknown) => {
       this.opts.onError(err)
       return []
     }).then((found) => {
+      this.filling = false
       for (const m of found) this.deliver(m)
       // With no append of ours still running, whatever storage does not have was never stored:
       // skip past it so the rest can go out. Otherwise the missing one is still on its way.

@@ -100,7 +100,7 @@ export function createLive (deps: {
         const p = entry.participants.get(user.id)
         if (p !== undefined) {
           const participant: Participant = { ...p, online: true }
-          ch.broadcast(encode({ type: 'participant', conversationId: id, event: 'online', participant }), user.id)
+          channels.broadcast(id, encode({ type: 'participant', conversationId: id, event: 'online', participant }), user.id)
         }
       }
       const result: JoinResult = { conversation: view(entry), lastSeq: upto, messages, recovered }
@@ -116,7 +116,7 @@ export function createLive (deps: {
         const p = cache.peek(id)?.participants.get(sub.userId)
         if (p !== undefined) {
           const participant: Participant = { ...p, online: deps.isOnline(p.id) }
-          ch.broadcast(encode({ type: 'participant', conversationId: id, event: 'offline', participant }))
+          channels.broadcast(id, encode({ type: 'participant', conversationId: id, event: 'offline', participant }))
         }
       }
       channels.release(ch)
@@ -124,7 +124,7 @@ export function createLive (deps: {
 
     async typing (user: ChatUser, id: string): Promise<void> {
       await member(user, id)
-      channels.peek(id)?.broadcast(encode({ type: 'typing', conversationId: id, participantId: user.id }), user.id)
+      channels.broadcast(id, encode({ type: 'typing', conversationId: id, participantId: user.id }), user.id)
     },
   }
 }

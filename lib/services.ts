@@ -3,6 +3,7 @@ import { createAuth, type ChatAuth } from './auth.ts'
 import { createConversationCache, type CachedConversation, type ConversationCache } from './cache.ts'
 import { encode } from './delivery.ts'
 import { createChannels, type Channels } from './channels.ts'
+import { createFanout, type Fanout } from './fanout/index.ts'
 import { ChatConnection } from './connection.ts'
 import { ConnectionRegistry } from './connections.ts'
 import { createConversationManager, type ConversationManager } from './conversations.ts'
@@ -29,6 +30,7 @@ export interface ChatServices {
   storage: ChatStorage
   cache: ConversationCache
   channels: Channels
+  fanout: Fanout
   connections: ConnectionRegistry
   manager: ConversationManager
   metrics: ChatMetrics
@@ -44,17 +46,21 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
   await storage.init()
   const agents = new Map(agentList.map((a) => [a.id, a]))
   const cache = createConversationCache(storage, options.cache)
+  const fanout = await createFanout(options.fanout, log)
   const channels = createChannels({
     storage,
     cache,
     log,
-    onDeliver (message) {
+    fanout,
+    onDeliver (message, remote) {
       // Agents hear every message of the conversations they are in (an evicted one is loaded again).
       if (agents.size === 0) return
       // The agent that claimed this question answers it, even if it left the conversation meanwhile:
-      // its placeholder is stored and must be finished.
+      // its placeholder is stored and must be finished. Claims are made where the question is stored, so
+      // each question is answered once, by the instance that stored it.
       const claim = manager.takeClaim(message)
       if (claim !== undefined) agents.get(claim.agentId)?.onMessage(message.conversationId, message, claim.reply)
+      if (remote) return // the instance that stored it tells its agents
       const except = claim?.agentId
       const entry = cache.peek(message.conversationId)
       if (entry !== undefined) {
@@ -63,6 +69,9 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
         cache.get(message.conversationId).then((loaded) => { tellAgents(loaded, message, except) },
           (err: unknown) => { log.error({ err }, 'chat AI notification failed') })
       }
+    },
+    onDeleted (id) {
+      for (const agent of agents.values()) agent.cancel(id)
     }
   })
 
@@ -83,7 +92,10 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     log,
     agents,
     isOnline: (id) => connections.isOnline(id),
-    notify: (id, frame) => { connections.notify(id, frame) }
+    notify: (id, frame) => {
+      connections.notify(id, frame)
+      if (fanout.name !== 'local') fanout.publish({ type: 'notify', userId: id, frame: frame.toString() })
+    }
   })
 
   const api: AgentApi = {
@@ -102,7 +114,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
       return await manager.post(conversationId, { ...draft, id: draft.id ?? newId(), createdAt: new Date().toISOString() })
     },
     broadcast (conversationId, frame) {
-      channels.peek(conversationId)?.broadcast(Buffer.from(frame))
+      channels.broadcast(conversationId, Buffer.from(frame))
     },
     flush (conversationId) {
       channels.peek(conversationId)?.flush()
@@ -110,19 +122,26 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     async finish (conversationId, messageId, patch, encoded, ended) {
       const message = await storage.updateMessage(conversationId, messageId, patch, encoded)
       if (message === null) return null
-      cache.putMessage(message)
       ended?.(message) // no await from here to the broadcast: a joining socket sees the answer listed or ended
-      channels.peek(conversationId)?.broadcast(streamEndFrame(conversationId, message, encoded?.parts))
+      channels.updated(message, streamEndFrame(conversationId, message, encoded?.parts))
       return message
     }
   }
   for (const agent of agents.values()) agent.attach(api, { log, metrics })
+  await fanout.start({
+    event (event) {
+      if (event.type === 'notify') connections.notify(event.userId, Buffer.from(event.frame))
+      else channels.receive(event)
+    },
+    resync () { channels.resync() }
+  })
 
   return {
     options,
     storage,
     cache,
     channels,
+    fanout,
     connections,
     manager,
     metrics,
@@ -142,6 +161,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     async close () {
       await Promise.all([...agents.values()].map(async (a) => { await a.close() }))
       channels.close()
+      await fanout.close()
       await storage.close()
     }
   }

@@ -1,0 +1,37 @@
+import type { Message } from '../schemas/entities.ts'
+
+/**
+ * What one instance tells the others about the conversations it serves. Every instance applies an event to
+ * its own sockets and caches; the instance that published it has done so already.
+ */
+export type FanoutEvent =
+  /** A message this instance stored; `extra` frames (participant events) follow it. */
+  | { type: 'message', conversationId: string, message: Message, extra?: string[] }
+  /** A stored message changed (an AI answer ended): caches take it, `frame` goes to the sockets. */
+  | { type: 'updated', conversationId: string, message: Message, frame: string }
+  /** A frame outside the sequence (stream chunks, typing, presence), to every socket but `except`'s user. */
+  | { type: 'frame', conversationId: string, frame: string, except?: string }
+  /** The conversation changed (membership, closed): drop cached state; `removed` loses its subscriptions. */
+  | { type: 'changed', conversationId: string, removed?: string, deleted?: boolean }
+  /** A frame for all of a user's sockets, joined or not (added to a conversation). */
+  | { type: 'notify', userId: string, frame: string }
+
+export interface FanoutHandlers {
+  /** An event another instance published. */
+  event: (event: FanoutEvent) => void
+  /** Events may have been missed (the link to the others was down): resync live state from storage. */
+  resync: () => void
+}
+
+/**
+ * The seam between instances: in-process (one instance, nothing to send) or Redis pub/sub. Publishing never
+ * waits and never throws: storage stays the source of truth, and a lost event is a gap that storage fills.
+ */
+export interface Fanout {
+  readonly name: string
+  /** False while the link to the other instances is down (health reports it). */
+  readonly connected: boolean
+  start (handlers: FanoutHandlers): Promise<void>
+  publish (event: FanoutEvent): void
+  close (): Promise<void>
+}
