@@ -5,6 +5,7 @@ import { CHAT_ERR_INVALID_OPTS } from './errors.ts'
 import type { AnswerRuleInput, AskHandler } from './participants/nlweb.ts'
 import type { ChatUser } from './schemas/entities.ts'
 import type { ChatStorage } from './storage/types.ts'
+import type { Fanout, FanoutConfig } from './fanout/index.ts'
 import type { ResolveUsers } from './users.ts'
 
 const Limits = Type.Object({
@@ -42,6 +43,16 @@ const StorageConfig = Type.Union([
   Type.Object({ type: Type.Literal('sqlite'), filename: Type.String({ minLength: 1 }) }, { additionalProperties: false })
 ], { default: 'memory' })
 
+const FanoutConfig = Type.Union([
+  Type.Literal('local'),
+  Type.Object({ type: Type.Literal('local') }, { additionalProperties: false }),
+  Type.Object({
+    type: Type.Literal('redis'),
+    url: Type.Optional(Type.String({ minLength: 1, description: 'redis://host:port/db; or give `client`' })),
+    channel: Type.Optional(Type.String({ minLength: 1, description: 'The pub/sub channel the instances share' }))
+  }, { additionalProperties: false })
+], { default: 'local' })
+
 const AiContext = Type.Object({
   queries: Type.Integer({ minimum: 0, maximum: 50, default: 5, description: 'Earlier questions passed as `prev`' }),
   answers: Type.Integer({ minimum: 0, maximum: 10, default: 1, description: 'Earlier AI answers passed as `last_ans`' }),
@@ -74,14 +85,17 @@ export const ChatOptionsSchema = Type.Object({
   limits: Limits,
   rateLimit: RateLimit,
   cache: Cache,
-  publicHealth: Type.Boolean({ default: true, description: '/health and /metrics without auth' })
+  publicHealth: Type.Boolean({ default: true, description: '/health and /metrics without auth' }),
+  fanout: FanoutConfig
 })
 
 export type ChatOptionsData = Static<typeof ChatOptionsSchema>
 
 /** What a host passes to `app.register(chat, opts)`: the data options plus code. */
-export interface ChatPluginOptions extends Partial<Omit<ChatOptionsData, 'storage' | 'limits' | 'rateLimit' | 'cache' | 'user'>> {
+export interface ChatPluginOptions extends Partial<Omit<ChatOptionsData, 'storage' | 'limits' | 'rateLimit' | 'cache' | 'user' | 'fanout'>> {
   storage?: ChatOptionsData['storage'] | ChatStorage
+  /** How instances tell each other of messages and events: in-process (one instance) or Redis pub/sub. */
+  fanout?: ChatOptionsData['fanout'] | { type: 'redis', client: unknown, channel?: string } | Fanout
   limits?: Partial<ChatOptionsData['limits']>
   rateLimit?: Partial<ChatOptionsData['rateLimit']>
   cache?: Partial<ChatOptionsData['cache']>
@@ -94,8 +108,9 @@ export interface ChatPluginOptions extends Partial<Omit<ChatOptionsData, 'storag
   users?: UsersOptions | false
 }
 
-export interface ResolvedOptions extends Omit<ChatOptionsData, 'storage'> {
+export interface ResolvedOptions extends Omit<ChatOptionsData, 'storage' | 'fanout'> {
   storage: ChatOptionsData['storage'] | ChatStorage
+  fanout: FanoutConfig
   identify?: (request: FastifyRequest) => ChatUser | null
   ai?: ResolvedAiOptions
   users?: ResolvedUsersOptions
@@ -207,6 +222,10 @@ export function resolveOptions (explicit: ChatPluginOptions, fromConfig: unknown
   }
   const storage = input.storage
   if (isStorage(storage)) delete input.storage
+  // Instances (a Fanout, or the host's Redis client) are taken as they are; the rest is checked as data.
+  const fanout = input.fanout
+  const fanoutInstance = isPlainObject(fanout) && ('publish' in fanout || 'client' in fanout) ? fanout : undefined
+  if (fanoutInstance !== undefined) delete input.fanout
   const ai = resolveAi(input.ai)
   delete input.ai
   const users = resolveUsers(input.users)
@@ -226,6 +245,7 @@ export function resolveOptions (explicit: ChatPluginOptions, fromConfig: unknown
     throw new CHAT_ERR_INVALID_OPTS('"limits.maxMessageBytes" must not exceed "limits.maxFrameBytes"')
   }
   if (isStorage(storage)) resolved.storage = storage
+  if (fanoutInstance !== undefined) resolved.fanout = fanoutInstance as unknown as FanoutConfig
   if (code.identify !== undefined) resolved.identify = code.identify as ResolvedOptions['identify']
   if (ai !== undefined) resolved.ai = ai
   if (users !== undefined) resolved.users = users
