@@ -6,6 +6,7 @@ export function createLocalFanout (): Fanout {
     name: 'local',
     connected: true,
     async start () {},
+    async whenConnected () {},
     publish () {},
     async close () {}
   }

@@ -14,10 +14,15 @@ export interface RedisFanoutOptions {
 
 interface Envelope { i: string, e: FanoutEvent }
 
+/** Events kept while the publishing link is down; past this the oldest go (storage still has every message). */
+const MAX_QUEUED = 10_000
+
 /**
  * Redis pub/sub between instances. Every event goes to one channel, tagged with this instance's id so its
- * own echo is skipped. While the link is down nothing is queued (a late event is worse than none: storage has
- * every message, and the channels read it back on `resync`); publishing resumes when it is back.
+ * own echo is skipped. While this instance cannot publish, its events wait in order (bounded) and go out when
+ * the link is back: a late message is still delivered in seq order, since each instance's sequencer drops what
+ * it has and fills gaps from storage. While it cannot receive, its channels read storage (`connected` false),
+ * and `resync` catches up when the link is back.
  */
 export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLogger): Fanout {
   const channel = opts.channel ?? 'fastify-nlweb-chat'
@@ -26,6 +31,8 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
   const pub: Redis = opts.client ?? new Redis(opts.url ?? 'redis://127.0.0.1:6379', { enableOfflineQueue: false, lazyConnect: true, maxRetriesPerRequest: 1 })
   const sub: Redis = pub.duplicate({ lazyConnect: true })
   let connected = false
+  const waiting: Array<() => void> = []
+  const queued: string[] = []
   let wasDown = false
   let warned = false
 
@@ -42,6 +49,10 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
 
     async start (handlers: FanoutHandlers) {
       pub.on('error', onError)
+      pub.on('ready', () => {
+        // In order, before anything published after this point.
+        for (const text of queued.splice(0)) pub.publish(channel, text).catch(onError)
+      })
       sub.on('error', onError)
       sub.on('message', (_channel: string, text: string) => {
         let envelope: Envelope
@@ -55,6 +66,7 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
       sub.on('ready', () => {
         connected = true
         warned = false
+        for (const resolve of waiting.splice(0)) resolve()
         if (wasDown) {
           wasDown = false
           log.info('chat fan-out: Redis is back')
@@ -71,9 +83,19 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
       connected = true
     },
 
+    async whenConnected () {
+      if (connected) return
+      await new Promise<void>((resolve) => { waiting.push(resolve) })
+    },
+
     publish (event) {
-      if (!connected || pub.status !== 'ready') return
-      pub.publish(channel, JSON.stringify({ i: me, e: event })).catch(onError)
+      const text = JSON.stringify({ i: me, e: event })
+      if (pub.status === 'ready' && queued.length === 0) {
+        pub.publish(channel, text).catch(onError)
+        return
+      }
+      if (queued.length >= MAX_QUEUED) queued.shift()
+      queued.push(text)
     },
 
     async close () {

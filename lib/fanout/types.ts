@@ -32,6 +32,8 @@ export interface Fanout {
   /** False while the link to the other instances is down (health reports it). */
   readonly connected: boolean
   start (handlers: FanoutHandlers): Promise<void>
+  /** Resolves once the link is up (at once when it is). */
+  whenConnected (): Promise<void>
   publish (event: FanoutEvent): void
   close (): Promise<void>
 }

@@ -7,13 +7,21 @@ export interface TcpProxy {
   accepted: number
   /** Destroys every open connection at once (both sides see a reset, no close frame). */
   cut (): number
+  /** Refuses (resets) new connections until `resume()`: the far side is down. */
+  pause (): void
+  resume (): void
   close (): Promise<void>
 }
 
 export async function startProxy (targetPort: number): Promise<TcpProxy> {
   const open = new Set<Socket>()
   let accepted = 0
+  let paused = false
   const server: Server = createServer((client) => {
+    if (paused) {
+      client.resetAndDestroy()
+      return
+    }
     accepted++
     const upstream = connect(targetPort, '127.0.0.1')
     open.add(client)
@@ -33,6 +41,8 @@ export async function startProxy (targetPort: number): Promise<TcpProxy> {
       open.clear()
       return n
     },
+    pause () { paused = true },
+    resume () { paused = false },
     async close () {
       for (const socket of open) socket.destroy()
       await new Promise<void>((resolve) => server.close(() => { resolve() }))
