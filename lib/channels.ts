@@ -51,7 +51,7 @@ export function createChannels (deps: {
   const { storage, cache, log, fanout } = deps
   const channels = new Map<string, Channel>()
   // With one instance there is nobody to tell: nothing is serialized for the fan-out.
-  const shared = fanout.name !== 'local'
+  const shared = fanout.shared
 
   function onDeliver (message: Message, remote: boolean): void {
     cache.putMessage(message)

@@ -129,6 +129,8 @@ export type { AskFrame, AskHandler, AskParams, AskSink, AnswerRuleInput, NLWebPa
 export type { AiOptions, UsersOptions } from './options.ts'
 export type { ResolveUsers, UserName, UserNames } from './users.ts'
 export { createStorage, loadDriver } from './storage/index.ts'
+export { createFanout, createLocalFanout } from './fanout/index.ts'
+export type { Fanout, FanoutConfig, FanoutEvent, FanoutHandlers, RedisFanoutOptions } from './fanout/index.ts'
 export type { TypeBoxTypeProvider } from './schemas/type-provider.ts'
 export type * from './schemas/entities.ts'
 export type * from './schemas/server-frames.ts'

@@ -94,7 +94,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     isOnline: (id) => connections.isOnline(id),
     notify: (id, frame) => {
       connections.notify(id, frame)
-      if (fanout.name !== 'local') fanout.publish({ type: 'notify', userId: id, frame: frame.toString() })
+      if (fanout.shared) fanout.publish({ type: 'notify', userId: id, frame: frame.toString() })
     }
   })
 

@@ -35,6 +35,7 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
   const queued: string[] = []
   let wasDown = false
   let warned = false
+  let closed = false
 
   function onError (err: Error): void {
     // ioredis reports every failed reconnect; one line per outage is enough.
@@ -45,6 +46,7 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
 
   return {
     name: 'redis',
+    shared: true,
     get connected () { return connected },
 
     async start (handlers: FanoutHandlers) {
@@ -61,7 +63,7 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
         } catch {
           return
         }
-        if (envelope.i !== me) handlers.event(envelope.e)
+        if (envelope.i !== me && !closed) handlers.event(envelope.e)
       })
       sub.on('ready', () => {
         connected = true
@@ -89,6 +91,7 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
     },
 
     publish (event) {
+      if (closed) return
       const text = JSON.stringify({ i: me, e: event })
       if (pub.status === 'ready' && queued.length === 0) {
         pub.publish(channel, text).catch(onError)
@@ -99,6 +102,8 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
     },
 
     async close () {
+      closed = true
+      connected = false
       sub.disconnect()
       if (owned) pub.disconnect()
     }

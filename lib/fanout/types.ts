@@ -29,6 +29,8 @@ export interface FanoutHandlers {
  */
 export interface Fanout {
   readonly name: string
+  /** False when no other instance can hear it: then nothing is serialized for it. */
+  readonly shared: boolean
   /** False while the link to the other instances is down (health reports it). */
   readonly connected: boolean
   start (handlers: FanoutHandlers): Promise<void>
