@@ -7,14 +7,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 /**
  * The example chat page: `public/index.html` at `/`, and its script, `public/chat.ts` with the typed client
- * (`lib/client`) bundled in, built once with esbuild when the host starts and served as browser ESM at
- * `/chat.js` (with its source map at `/chat.js.map`). Nothing is written to disk.
+ * (`lib/client`) bundled in, built with esbuild when the host starts and served as browser ESM at `/chat.js`
+ * (with its source map at `/chat.js.map`). Nothing is written to disk.
  */
-
-export interface PageOptions {
-  /** Minify the bundle (the source map still points at the TypeScript). */
-  minify?: boolean
-}
 
 interface Asset {
   body: Buffer | Uint8Array
@@ -29,7 +24,7 @@ function asset (body: Buffer | Uint8Array, type: string): Asset {
 }
 
 /** Bundles the page's entry: one ESM file for the browser, and its source map. */
-async function bundle (minify: boolean): Promise<Map<string, Asset>> {
+async function bundle (): Promise<Map<string, Asset>> {
   const result = await build({
     entryPoints: [fileURLToPath(new URL('chat.ts', PUBLIC))],
     bundle: true,
@@ -39,7 +34,6 @@ async function bundle (minify: boolean): Promise<Map<string, Asset>> {
     write: false,
     outdir: fileURLToPath(PUBLIC), // names the outputs; write: false keeps them in memory
     sourcemap: 'linked',
-    minify,
     legalComments: 'none',
     logLevel: 'silent'
   })
@@ -51,8 +45,13 @@ async function bundle (minify: boolean): Promise<Map<string, Asset>> {
   return assets
 }
 
-export default async function page (fastify: FastifyInstance, opts: PageOptions = {}): Promise<void> {
-  const assets = await bundle(opts.minify ?? false)
+/** Built once per process (hosts in tests start many times); a restarted process builds the page afresh. */
+let built: Promise<Map<string, Asset>> | undefined
+
+export default async function page (fastify: FastifyInstance): Promise<void> {
+  const bundled = built ??= bundle()
+  bundled.catch(() => { built = undefined }) // a failed build is tried again by the next host
+  const assets = new Map(await bundled)
   assets.set('/', asset(await readFile(new URL('index.html', PUBLIC)), 'text/html; charset=utf-8'))
 
   for (const [url, file] of assets) {

@@ -26,6 +26,7 @@ interface Room {
 const TYPING_SHOWN_MS = 3500
 const TYPING_EVERY_MS = 2500
 const PROBE_EVERY_MS = 4000
+const CURRENT_KEY = 'chat-current'
 const STATES: Record<ChatClientState, string> = { connecting: 'connecting…', open: 'online', reconnecting: 'reconnecting…', closed: 'offline' }
 
 const session = new Session()
@@ -80,7 +81,10 @@ async function signIn (): Promise<void> {
   await session.signIn(id, name, admin)
   byId('gate').hidden = true
   if (before === undefined) start()
-  else if (before !== id) location.reload() // someone else now: start over with their conversations
+  else if (before !== id) {
+    sessionStorage.removeItem(CURRENT_KEY)
+    location.reload() // someone else now: start over with their conversations
+  }
   // else: the same user with a fresh token; the client, waiting in session.token(), carries on
 }
 
@@ -117,6 +121,7 @@ function start (): void {
   byId('gate').hidden = true
   byId('app').hidden = false
   byId('logout').hidden = false
+  byId('status').hidden = false
   byId('me').replaceChildren(el('span', {}, user.name, user.admin ? el('span', { className: 'tag' }, 'admin') : null))
 
   client = new ChatClient({
@@ -141,7 +146,8 @@ function start (): void {
 function onState (state: ChatClientState): void {
   const status = byId('status')
   status.dataset.state = state
-  status.replaceChildren(el('span', { className: state === 'open' ? 'dot on' : 'dot' }), STATES[state])
+  document.body.dataset.state = state
+  status.replaceChildren(el('span', { className: state === 'open' ? 'dot on' : 'dot', title: STATES[state] }), el('span', { className: 'label' }, STATES[state]))
   watchToken(state === 'reconnecting')
   const r = current === undefined ? undefined : rooms.get(current)
   if (r === undefined) return
@@ -281,6 +287,10 @@ async function loadConversations (): Promise<void> {
     if (page.nextCursor === null) for (const id of [...rooms.keys()]) if (!conversations.some((c) => c.id === id)) removed(id)
     renderList()
     if (current !== undefined) renderHead()
+    else {
+      const last = sessionStorage.getItem(CURRENT_KEY)
+      if (last !== null && conversations.some((c) => c.id === last)) open(last)
+    }
   } catch (err) {
     toast(`Could not list conversations: ${(err as Error).message}`)
   }
@@ -288,6 +298,7 @@ async function loadConversations (): Promise<void> {
 
 function open (id: string): void {
   current = id
+  sessionStorage.setItem(CURRENT_KEY, id) // reopened after a reload
   const r = room(id)
   r.unread = false
   r.joining ??= client.join(id).then(() => {}, (err: unknown) => {

@@ -77,7 +77,8 @@ function answerBody (m: Message): Child[] {
   if (results.length > 0) out.push(el('div', { className: 'cards' }, results.map(card)))
   const text = m.content !== '' ? m.content : texts.join('\n')
   if (text !== '') out.push(el('div', { className: 'text' }, text))
-  else if (m.status === 'streaming') out.push(el('span', { className: 'thinking' }, results.length > 0 ? 'summarizing' : 'thinking'))
+  else if (m.status === 'streaming') out.push(el('span', { className: 'quiet thinking' }, results.length > 0 ? 'summarizing' : 'thinking'))
+  else if (results.length === 0) out.push(el('div', { className: 'quiet' }, m.status === 'cancelled' ? 'Stopped before an answer.' : 'No answer.'))
   return out
 }
 

@@ -103,7 +103,7 @@ export class Session {
   }
 
   signOut (): void {
-    sessionStorage.removeItem(KEY)
+    sessionStorage.clear()
     this.value = undefined
     this.user = undefined
   }

@@ -174,6 +174,20 @@ if (missing !== undefined && ci) {
     const aiStatuses = stored.filter((m) => m.kind === 'ai').map((m) => m.status)
     t.same(aiStatuses, ['complete', 'cancelled'], 'the answers as stored')
 
+    // An expired token: the page asks Bob to sign in again, then carries on where he was.
+    const expired = app.jwt.sign({ id: 'bob', name: 'Bob Marley', roles: [] }, { expiresIn: -60_000 })
+    await bob.evaluate((token) => {
+      const saved = JSON.parse(sessionStorage.getItem('chat-session') ?? '{}') as { token: string }
+      sessionStorage.setItem('chat-session', JSON.stringify({ ...saved, token }))
+    }, expired)
+    await bob.reload()
+    await bob.locator('#gate.overlay #loginTitle', { hasText: 'expired' }).waitFor(WAIT)
+    t.equal(await bob.inputValue('#loginId'), 'bob', 'the same user, filled in')
+    await bob.click('#login button[type=submit]')
+    await bob.locator('#status[data-state=open]').waitFor(WAIT)
+    await bob.waitForFunction((n) => document.querySelectorAll('#messages .msg').length >= n, stored.length, WAIT)
+    t.same(await shownSeqs(bob), storedSeqs, 'after signing in again, the conversation as stored')
+
     if (SCREENSHOT !== undefined) await bob.screenshot({ path: SCREENSHOT })
     t.same(pageErrors, [], 'no script errors on either page')
   })
