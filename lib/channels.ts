@@ -91,7 +91,7 @@ export function createChannels (deps: {
   }
 
   function receive (event: FanoutEvent): void {
-    if (event.type === 'notify') return // the services deliver these (they hold the connections)
+    if (event.type === 'notify' || event.type === 'presence' || event.type === 'heartbeat' || event.type === 'hello') return // the services' part
     const ch = channels.get(event.conversationId)
     switch (event.type) {
       case 'message': {

@@ -20,9 +20,17 @@ export class ConnectionRegistry {
   private timer: NodeJS.Timeout | undefined
   private count = 0
 
-  constructor (opts: { heartbeatMs: number, metrics: ChatMetrics }) {
+  private readonly onPresence: (userId: string, online: boolean) => void
+
+  constructor (opts: { heartbeatMs: number, metrics: ChatMetrics, onPresence?: (userId: string, online: boolean) => void }) {
     this.heartbeatMs = opts.heartbeatMs
     this.metrics = opts.metrics
+    this.onPresence = opts.onPresence ?? (() => {})
+  }
+
+  /** The users with a socket open here. */
+  users (): IterableIterator<string> {
+    return this.humans.keys()
   }
 
   get size (): number {
@@ -34,6 +42,7 @@ export class ConnectionRegistry {
     if (human === undefined) {
       human = new HumanParticipant<ChatConnection>(conn.userId, conn.user.name)
       this.humans.set(conn.userId, human)
+      this.onPresence(conn.userId, true)
     }
     human.sockets.add(conn)
     this.count++
@@ -46,7 +55,10 @@ export class ConnectionRegistry {
   remove (conn: ChatConnection): void {
     const human = this.humans.get(conn.userId)
     if (human === undefined || !human.sockets.delete(conn)) return
-    if (!human.online) this.humans.delete(conn.userId)
+    if (!human.online) {
+      this.humans.delete(conn.userId)
+      this.onPresence(conn.userId, false)
+    }
     this.count--
     this.metrics.connections.set(this.count)
     if (this.count === 0) {

@@ -49,7 +49,8 @@ const FanoutConfig = Type.Union([
   Type.Object({
     type: Type.Literal('redis'),
     url: Type.Optional(Type.String({ minLength: 1, description: 'redis://host:port/db; or give `client`' })),
-    channel: Type.Optional(Type.String({ minLength: 1, description: 'The pub/sub channel the instances share' }))
+    channel: Type.Optional(Type.String({ minLength: 1, description: 'The pub/sub channel the instances share' })),
+    presenceTtlMs: Type.Optional(Type.Integer({ minimum: 100, description: 'An instance silent this long is taken as dead (default 15000)' }))
   }, { additionalProperties: false })
 ], { default: 'local' })
 

@@ -9,6 +9,7 @@ import { ConnectionRegistry } from './connections.ts'
 import { createConversationManager, type ConversationManager } from './conversations.ts'
 import { newId } from './ids.ts'
 import { createMetrics, type ChatMetrics } from './metrics.ts'
+import { createPresence } from './presence.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { AgentApi, AgentParticipant } from './participants/participant.ts'
 import type { ChatUser, Message } from './schemas/entities.ts'
@@ -82,7 +83,27 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     }
   }
   const metrics = createMetrics({ conversations: () => cache.size, channels: () => channels.size })
-  const connections = new ConnectionRegistry({ heartbeatMs: options.heartbeatMs, metrics })
+  const connections = new ConnectionRegistry({
+    heartbeatMs: options.heartbeatMs,
+    metrics,
+    onPresence: (userId, online) => { presence.local(userId, online) }
+  })
+  const presence = createPresence({
+    fanout,
+    isLocal: (userId) => connections.isOnline(userId),
+    localUsers: () => connections.users(),
+    ttlMs: (typeof options.fanout === 'object' && 'presenceTtlMs' in options.fanout ? options.fanout.presenceTtlMs : undefined) ?? 15_000,
+    onGone (userIds) {
+      // Their instance died: nobody sent their `offline`; every instance tells its own sockets.
+      for (const ch of channels.all()) {
+        const entry = cache.peek(ch.id)
+        for (const id of userIds) {
+          const p = entry?.participants.get(id)
+          if (p !== undefined) ch.broadcast(encode({ type: 'participant', conversationId: ch.id, event: 'offline', participant: { ...p, online: false } }))
+        }
+      }
+    }
+  })
   const manager = createConversationManager({
     storage,
     cache,
@@ -91,7 +112,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     metrics,
     log,
     agents,
-    isOnline: (id) => connections.isOnline(id),
+    isOnline: (id) => presence.isOnline(id),
     notify: (id, frame) => {
       connections.notify(id, frame)
       if (fanout.shared) fanout.publish({ type: 'notify', userId: id, frame: frame.toString() })
@@ -131,6 +152,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
   await fanout.start({
     event (event) {
       if (event.type === 'notify') connections.notify(event.userId, Buffer.from(event.frame))
+      else if (event.type === 'presence' || event.type === 'heartbeat' || event.type === 'hello') presence.receive(event)
       else channels.receive(event)
     },
     resync () { channels.resync() }
@@ -161,6 +183,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     async close () {
       await Promise.all([...agents.values()].map(async (a) => { await a.close() }))
       channels.close()
+      presence.close()
       await fanout.close()
       await storage.close()
     }

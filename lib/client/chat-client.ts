@@ -67,6 +67,11 @@ export interface ChatClientEvents {
   'stream.chunk': StreamChunk
   'stream.end': Message
   joined: JoinResult
+  /**
+   * This client no longer receives a conversation: `leave()` was called, the user was removed, or it was
+   * deleted (`reason` NOT_FOUND, also when a rejoin after a reconnect finds it gone).
+   */
+  left: { conversationId: string, reason?: ChatClientError }
   participant: ParticipantFrame
   typing: TypingEventFrame
   /** A failure tied to no promise: a rejected frame without a caller, a gap that could not be read yet. */
@@ -116,9 +121,13 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   constructor (opts: ChatClientOptions) {
     super()
     this.opts = opts
-    const fetchImpl = opts.fetch ?? (globalThis.fetch as unknown as FetchLike | undefined)
-    const unavailable: FetchLike = async () => { throw new Error('no fetch: pass one in the options') }
-    this.rest = new ChatRest(opts.httpUrl ?? restBase(opts.url), async () => await this.token(), fetchImpl ?? unavailable)
+    // Called as a plain function: browsers refuse `fetch` called as a method of anything but `window`.
+    const global = globalThis.fetch as unknown as FetchLike | undefined
+    const fetchImpl: FetchLike = opts.fetch ?? (async (url, init) => {
+      if (global === undefined) throw new Error('no fetch: pass one in the options')
+      return await global(url, init)
+    })
+    this.rest = new ChatRest(opts.httpUrl ?? restBase(opts.url), async () => await this.token(), fetchImpl)
     void this.connect()
   }
 
@@ -139,8 +148,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   /** Stops receiving a conversation's frames (membership is unchanged). */
   leave (conversationId: string): void {
-    this.logs.get(conversationId)?.close()
-    this.logs.delete(conversationId)
+    this.dropped(conversationId, undefined)
     this.transmit({ type: 'leave', conversationId }, { kind: 'other' })
   }
 
@@ -276,6 +284,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       case 'stream.chunk':
         this.logs.get(frame.conversationId)?.chunk(frame.messageId, frame.index, frame.part)
         return
+      case 'left': return this.dropped(frame.conversationId, frame.ref === undefined ? new ChatClientError('NOT_FOUND', 404, 'no longer a participant, or the conversation was deleted') : undefined)
       case 'participant': return this.emit('participant', frame)
       case 'typing': return this.emit('typing', frame)
       case 'error': return this.onError(frame)
@@ -317,13 +326,22 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       return
     }
     if (pending?.kind === 'join') {
-      const log = this.logs.get(pending.conversationId)
-      log?.close()
-      this.logs.delete(pending.conversationId)
+      const waited = this.joinWaiters.has(pending.conversationId)
       this.settleJoin(pending.conversationId, err)
+      // A rejoin nobody waits on (after a reconnect) that finds the conversation gone is news for the app.
+      if (this.logs.has(pending.conversationId)) this.dropped(pending.conversationId, waited ? undefined : err)
       return
     }
     this.emit('error', err)
+  }
+
+  /** Forgets a conversation and says so (`left`). */
+  private dropped (conversationId: string, reason: ChatClientError | undefined): void {
+    const log = this.logs.get(conversationId)
+    if (log === undefined) return
+    log.close()
+    this.logs.delete(conversationId)
+    this.emit('left', reason === undefined ? { conversationId } : { conversationId, reason })
   }
 
   private sendJoin (log: ConversationLog): void {

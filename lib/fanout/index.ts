@@ -1,11 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { loadDriver } from '../storage/index.ts'
 import { createLocalFanout } from './local.ts'
-import type { RedisFanoutOptions } from './redis.ts'
-import type { Fanout } from './types.ts'
+import type { Fanout, RedisFanoutOptions } from './types.ts'
 
 export type * from './types.ts'
-export type { RedisFanoutOptions }
 export { createLocalFanout }
 
 export type FanoutConfig = 'local' | { type: 'local' } | ({ type: 'redis' } & RedisFanoutOptions) | Fanout

@@ -1,16 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Redis } from 'ioredis'
 import { newId } from '../ids.ts'
-import type { Fanout, FanoutEvent, FanoutHandlers } from './types.ts'
+import type { Fanout, FanoutEvent, FanoutHandlers, RedisFanoutOptions } from './types.ts'
 
-export interface RedisFanoutOptions {
-  /** `redis://host:port/db`; or give `client`. */
-  url?: string
-  /** The host's ioredis client (e.g. from @fastify/redis): used to publish, duplicated to subscribe; never closed by us. */
-  client?: Redis
-  /** The pub/sub channel all instances of one deployment share. */
-  channel?: string
-}
+export type { RedisFanoutOptions }
+
 
 interface Envelope { i: string, e: FanoutEvent }
 
@@ -28,7 +22,7 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
   const channel = opts.channel ?? 'fastify-nlweb-chat'
   const me = newId()
   const owned = opts.client === undefined
-  const pub: Redis = opts.client ?? new Redis(opts.url ?? 'redis://127.0.0.1:6379', { enableOfflineQueue: false, lazyConnect: true, maxRetriesPerRequest: 1 })
+  const pub: Redis = (opts.client as Redis | undefined) ?? new Redis(opts.url ?? 'redis://127.0.0.1:6379', { enableOfflineQueue: false, lazyConnect: true, maxRetriesPerRequest: 1 })
   const sub: Redis = pub.duplicate({ lazyConnect: true })
   let connected = false
   const waiting: Array<() => void> = []

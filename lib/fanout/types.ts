@@ -15,6 +15,12 @@ export type FanoutEvent =
   | { type: 'changed', conversationId: string, removed?: string, deleted?: boolean }
   /** A frame for all of a user's sockets, joined or not (added to a conversation). */
   | { type: 'notify', userId: string, frame: string }
+  /** A user's first socket on `instance` opened, or its last one closed. */
+  | { type: 'presence', instance: string, userId: string, online: boolean }
+  /** `instance` is alive, with these users online on it. */
+  | { type: 'heartbeat', instance: string, users: string[] }
+  /** `instance` has just started: the others answer with a heartbeat. */
+  | { type: 'hello', instance: string }
 
 export interface FanoutHandlers {
   /** An event another instance published. */
@@ -38,4 +44,16 @@ export interface Fanout {
   whenConnected (): Promise<void>
   publish (event: FanoutEvent): void
   close (): Promise<void>
+}
+
+/** Options of the Redis fan-out (lib/fanout/redis.ts); typed here so that hosts without ioredis type-check. */
+export interface RedisFanoutOptions {
+  /** `redis://host:port/db`; or give `client`. */
+  url?: string
+  /** The host's ioredis client (e.g. from @fastify/redis): used to publish, duplicated to subscribe; never closed by us. */
+  client?: object
+  /** The pub/sub channel all instances of one deployment share. */
+  channel?: string
+  /** An instance not heard from for this long is taken as dead: its users go offline for the others. */
+  presenceTtlMs?: number
 }

@@ -183,3 +183,38 @@ test('client: 50+ drops during a 5,000-message burst from another user: 0 lost, 
   t.ok(restPages > 0, 'gaps past the replay limit were paged over REST')
   t.comment(`drops=${drops} received=${seqs.length} lastSeq=${stored.lastSeq} restPages=${restPages} connections=${proxy.accepted}`)
 })
+
+test('client: removal and deletion end a conversation with `left`, also when found on a rejoin', async (t) => {
+  const ta = await startApp(t)
+  const proxy = await startProxy(Number(new URL(ta.base).port))
+  t.teardown(async () => { await proxy.close() })
+  const first = await createConversation(ta, 'alice', ['bob'])
+  const second = await createConversation(ta, 'alice', ['bob'])
+  const bob = new ChatClient({
+    url: `ws://127.0.0.1:${proxy.port}/chat/ws`,
+    httpUrl: `${ta.base}/chat`,
+    token: await ta.token('bob'),
+    WebSocket,
+    reconnect: { initialDelayMs: 5, maxDelayMs: 5 }
+  })
+  t.teardown(() => { bob.close() })
+  const left: Array<{ conversationId: string, code?: string }> = []
+  bob.on('left', (e) => { left.push({ conversationId: e.conversationId, code: e.reason?.code }) })
+  await bob.join(first.id)
+  await bob.join(second.id)
+
+  const removed = new Promise<void>((resolve) => { const off = bob.on('left', () => { off(); resolve() }) })
+  await ta.request('DELETE', `/chat/conversations/${first.id}/participants/bob`, { token: await ta.token('alice') })
+  await removed
+  t.same(left, [{ conversationId: first.id, code: 'NOT_FOUND' }], 'removed: left at once')
+
+  // Deleted while bob is away: his rejoin finds it gone.
+  proxy.pause()
+  proxy.cut()
+  await new Promise<void>((resolve) => { const off = bob.on('state', (s) => { if (s === 'reconnecting') { off(); resolve() } }) })
+  await ta.request('DELETE', `/chat/conversations/${second.id}`, { token: await ta.token('alice') })
+  const gone = new Promise<void>((resolve) => { const off = bob.on('left', () => { off(); resolve() }) })
+  proxy.resume()
+  await gone
+  t.same(left[1], { conversationId: second.id, code: 'NOT_FOUND' }, 'deleted while away: left after the rejoin')
+})
