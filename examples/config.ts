@@ -18,8 +18,18 @@ declare module 'fastify' {
   }
 }
 
-export function loadConfig (env: NodeJS.ProcessEnv = process.env): HostConfig {
+/** The chat's storage from CHAT_STORAGE: 'sqlite' (the default, CHAT_DB), 'memory', or 'postgres' (DATABASE_URL, CHAT_PG_SCHEMA). */
+function storageFrom (env: NodeJS.ProcessEnv): Record<string, unknown> | string {
   const storage = env.CHAT_STORAGE ?? 'sqlite'
+  if (storage === 'memory') return 'memory'
+  if (storage === 'postgres') {
+    const connectionString = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+    return { type: 'postgres', connectionString, ...(env.CHAT_PG_SCHEMA === undefined ? {} : { schema: env.CHAT_PG_SCHEMA }) }
+  }
+  return { type: 'sqlite', filename: env.CHAT_DB ?? './data/chat.db' }
+}
+
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): HostConfig {
   const users = createUserDirectory()
   return {
     port: Number(env.PORT ?? 3000),
@@ -28,7 +38,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): HostConfig {
     devLogin: env.NODE_ENV !== 'production',
     users,
     chat: {
-      storage: storage === 'memory' ? 'memory' : { type: 'sqlite', filename: env.CHAT_DB ?? './data/chat.db' },
+      storage: storageFrom(env),
       ai: { handler: 'askHandler', id: 'assistant', name: env.CHAT_AI_NAME ?? 'Assistant' },
       // People added to a conversation by id are shown by the names the host knows for them.
       users: { resolve: async (ids: string[]) => users.names(ids) }

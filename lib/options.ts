@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import { CHAT_ERR_INVALID_OPTS } from './errors.ts'
 import type { AnswerRuleInput, AskHandler } from './participants/nlweb.ts'
 import type { ChatUser } from './schemas/entities.ts'
+import type { PostgresPool } from './storage/postgres.ts'
 import type { ChatStorage } from './storage/types.ts'
 import type { Fanout, FanoutConfig } from './fanout/index.ts'
 import type { ResolveUsers } from './users.ts'
@@ -37,10 +38,33 @@ const UserMapping = Type.Object({
   roles: Type.String({ minLength: 1, default: 'roles' })
 }, { additionalProperties: false, default: {} })
 
+const PostgresSchemaName = Type.String({
+  minLength: 1,
+  maxLength: 63,
+  pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+  description: 'PostgreSQL schema holding the tables, created if missing (default `chat`)'
+})
+
+/**
+ * The host's node-postgres Pool (e.g. @fastify/postgres's `fastify.pg.pool`): an instance, so it is checked
+ * apart (`query` and `connect` functions) and stands in the schema as an object.
+ */
+const PostgresPoolOption = Type.Unsafe<PostgresPool>(Type.Object({}, { description: 'The host\'s pg Pool: used, never ended by the chat' }))
+
 const StorageConfig = Type.Union([
   Type.Literal('memory'),
   Type.Object({ type: Type.Literal('memory') }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('sqlite'), filename: Type.String({ minLength: 1 }) }, { additionalProperties: false })
+  Type.Object({ type: Type.Literal('sqlite'), filename: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+  Type.Object({
+    type: Type.Literal('postgres'),
+    connectionString: Type.String({ minLength: 1, description: 'postgres://user:pass@host:port/db; the storage opens and ends its own pool' }),
+    schema: Type.Optional(PostgresSchemaName)
+  }, { additionalProperties: false }),
+  Type.Object({
+    type: Type.Literal('postgres'),
+    pool: PostgresPoolOption,
+    schema: Type.Optional(PostgresSchemaName)
+  }, { additionalProperties: false })
 ], { default: 'memory' })
 
 const FanoutConfig = Type.Union([
@@ -187,16 +211,38 @@ function isStorage (value: unknown): value is ChatStorage {
   return typeof value === 'object' && value !== null && typeof (value as ChatStorage).appendMessage === 'function'
 }
 
+function isPool (value: unknown): value is PostgresPool {
+  return typeof value === 'object' && value !== null &&
+    typeof (value as PostgresPool).query === 'function' && typeof (value as PostgresPool).connect === 'function'
+}
+
+/**
+ * Takes the host's pg Pool out of `storage.pool`, checked, leaving an empty object in its place: the schema
+ * checks the rest, and the pool is never cloned.
+ */
+function takePool (input: Record<string, unknown>): PostgresPool | undefined {
+  const storage = input.storage
+  if (!isPlainObject(storage) || storage.pool === undefined) return undefined
+  if (!isPool(storage.pool)) {
+    throw new CHAT_ERR_INVALID_OPTS('"storage.pool" must be a node-postgres Pool (an object with query and connect functions)')
+  }
+  input.storage = { ...storage, pool: {} }
+  return storage.pool
+}
+
 function isPlainObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype
 }
 
-/** Explicit options win over the host config, key by key (one level deep for the option groups). */
+/**
+ * Explicit options win over the host config, key by key (one level deep for the option groups). `storage`
+ * is one choice, replaced whole: a SQLite file name has no place beside a PostgreSQL pool.
+ */
 function merge (base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base }
   for (const [key, value] of Object.entries(over)) {
     if (value === undefined) continue
-    const mergeable = isPlainObject(value) && isPlainObject(out[key]) && !isStorage(value)
+    const mergeable = key !== 'storage' && isPlainObject(value) && isPlainObject(out[key])
     out[key] = mergeable ? { ...out[key] as object, ...value as object } : value
   }
   return out
@@ -223,6 +269,7 @@ export function resolveOptions (explicit: ChatPluginOptions, fromConfig: unknown
   }
   const storage = input.storage
   if (isStorage(storage)) delete input.storage
+  const pool = takePool(input)
   // Instances (a Fanout, or the host's Redis client) are taken as they are; the rest is checked as data.
   const fanout = input.fanout
   const fanoutInstance = isPlainObject(fanout) && ('publish' in fanout || 'client' in fanout) ? fanout : undefined
@@ -246,6 +293,7 @@ export function resolveOptions (explicit: ChatPluginOptions, fromConfig: unknown
     throw new CHAT_ERR_INVALID_OPTS('"limits.maxMessageBytes" must not exceed "limits.maxFrameBytes"')
   }
   if (isStorage(storage)) resolved.storage = storage
+  if (pool !== undefined) Object.assign(resolved.storage, { pool })
   if (fanoutInstance !== undefined) resolved.fanout = fanoutInstance as unknown as FanoutConfig
   if (code.identify !== undefined) resolved.identify = code.identify as ResolvedOptions['identify']
   if (ai !== undefined) resolved.ai = ai

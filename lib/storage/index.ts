@@ -14,6 +14,10 @@ export async function createStorage (config: ResolvedOptions['storage']): Promis
     const { createSqliteStorage } = await loadDriver('better-sqlite3', 'SQLite storage', async () => await import('./sqlite.ts'))
     return createSqliteStorage({ filename: config.filename })
   }
+  if (type === 'postgres' && typeof config === 'object' && 'type' in config && config.type === 'postgres') {
+    const { createPostgresStorage } = await loadDriver('pg', 'PostgreSQL storage', async () => await import('./postgres.ts'))
+    return createPostgresStorage(config)
+  }
   return createMemoryStorage()
 }
 

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import t, { type Test } from 'tap'
 import type { HostConfig } from '../../examples/config.ts'
 import chat, { createMemoryStorage, type ChatOptions } from '../../lib/index.ts'
+import { resolveOptions } from '../../lib/options.ts'
 import { TestClient } from '../helpers/app.ts'
 
 /**
@@ -43,6 +44,14 @@ function bareApp (t: Test, chatOptions: ChatOptions, host: HostSetup = {}): Fast
   return app
 }
 
+/** Stands in for a node-postgres Pool: what the options check for, never connected. */
+function fakePool (): { query: () => Promise<never>, connect: () => Promise<never> } {
+  return {
+    async query () { throw new Error('not connected') },
+    async connect () { throw new Error('not connected') }
+  }
+}
+
 /** app.ready() as a real Promise (its return value is the instance, a PromiseLike). */
 async function ready (app: FastifyInstance): Promise<void> {
   await app.ready()
@@ -69,6 +78,14 @@ t.test('each invalid option fails app.ready() with CHAT_ERR_INVALID_OPTS naming 
     ['prefix without a leading slash', { prefix: 'chat' }, /"prefix"/],
     ['an unknown storage', { storage: 'mongo' }, /"storage"/],
     ['sqlite storage without a filename', { storage: { type: 'sqlite' } }, /"storage"/],
+    ['postgres storage with neither connectionString nor pool', { storage: { type: 'postgres' } }, /"storage"/],
+    ['postgres storage with an empty connectionString', { storage: { type: 'postgres', connectionString: '' } }, /"storage"/],
+    ['postgres storage with both connectionString and pool', { storage: { type: 'postgres', connectionString: 'postgres://x', pool: fakePool() } }, /"storage"/],
+    ['postgres storage.pool that is not a pool', { storage: { type: 'postgres', pool: { query: 'SELECT 1' } } }, /"storage\.pool"/],
+    ['postgres storage.pool a connection string', { storage: { type: 'postgres', pool: 'postgres://x' } }, /"storage\.pool"/],
+    ['postgres storage.schema with a dash', { storage: { type: 'postgres', connectionString: 'postgres://x', schema: 'my-chat' } }, /"storage"/],
+    ['postgres storage.schema over 63 characters', { storage: { type: 'postgres', connectionString: 'postgres://x', schema: 'a'.repeat(64) } }, /"storage"/],
+    ['an unknown key in postgres storage', { storage: { type: 'postgres', connectionString: 'postgres://x', max: 5 } }, /"storage"/],
     ['limits.maxMessageBytes 0', { limits: { maxMessageBytes: 0 } }, /"limits\.maxMessageBytes"/],
     ['limits.maxMessageBytes a string', { limits: { maxMessageBytes: '1000' } }, /"limits\.maxMessageBytes"/],
     ['limits.maxMessageBytes a fraction', { limits: { maxMessageBytes: 10.5 } }, /"limits\.maxMessageBytes"/],
@@ -283,4 +300,22 @@ t.test('an explicit storage instance is used as it is, even when the host config
   await app.ready()
   t.equal(app.chat.storage, storage, 'the very instance')
   t.notOk('filename' in app.chat.storage, 'nothing of the config\'s storage mixed in')
+})
+
+t.test('postgres storage options: the host\'s pool is kept as the very instance; storage is replaced whole, not merged', async (t) => {
+  class Pool { async query () {} async connect () {} } // methods on the prototype, like pg's
+  const pool = new Pool()
+  const resolved = resolveOptions({ storage: { type: 'postgres', pool, schema: 'chat_app' } }, undefined)
+  t.equal((resolved.storage as { pool: unknown }).pool, pool, 'not a copy')
+  t.strictSame(Object.keys(resolved.storage as object).sort(), ['pool', 'schema', 'type'])
+
+  const byUrl = resolveOptions({ storage: { type: 'postgres', connectionString: 'postgres://db/chat' } }, undefined)
+  t.strictSame(byUrl.storage, { type: 'postgres', connectionString: 'postgres://db/chat' }, 'schema stays unset: the storage defaults it to "chat"')
+
+  const fromConfig = { chat: { storage: { type: 'sqlite', filename: './chat.db' } } }
+  const over = resolveOptions({ storage: { type: 'postgres', pool } }, fromConfig.chat)
+  t.strictSame(Object.keys(over.storage as object).sort(), ['pool', 'type'], 'nothing of the config\'s storage mixed in')
+  t.equal((over.storage as { pool: unknown }).pool, pool)
+  const configOnly = resolveOptions({}, { storage: { type: 'postgres', connectionString: 'postgres://db/chat', schema: 'c2' } })
+  t.strictSame(configOnly.storage, { type: 'postgres', connectionString: 'postgres://db/chat', schema: 'c2' }, 'from the host config')
 })

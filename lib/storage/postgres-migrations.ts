@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto'
+import type pg from 'pg'
+
+/** A step of the schema: applied once, in `version` order, recorded in the schema's `migrations` table. */
+export interface Migration {
+  version: number
+  name: string
+  /** The statements, given the quoted schema name. */
+  sql: (schema: string) => string
+}
+
+/**
+ * The schema's history. Append new steps at the end; never edit one that shipped.
+ *
+ * Timestamps are `text`: they are stored and returned exactly as the ISO strings the chat wrote. Ids compare
+ * under `COLLATE "C"` (byte order), the order `newId()` sorts in, whatever the database's collation is.
+ */
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'conversations, participants, messages, audit',
+    sql: (s) => `
+CREATE TABLE ${s}.conversations (
+  id text COLLATE "C" PRIMARY KEY,
+  title text NOT NULL,
+  created_by text NOT NULL,
+  created_at text NOT NULL,
+  updated_at text NOT NULL,
+  last_seq integer NOT NULL,
+  metadata jsonb,
+  closed_at text
+);
+CREATE TABLE ${s}.participants (
+  conversation_id text COLLATE "C" NOT NULL REFERENCES ${s}.conversations (id) ON DELETE CASCADE,
+  user_id text NOT NULL,
+  position bigint GENERATED ALWAYS AS IDENTITY,
+  name text NOT NULL,
+  type text NOT NULL,
+  role text NOT NULL,
+  joined_at text NOT NULL,
+  PRIMARY KEY (conversation_id, user_id)
+);
+CREATE INDEX participants_by_user ON ${s}.participants (user_id, conversation_id);
+CREATE TABLE ${s}.messages (
+  conversation_id text COLLATE "C" NOT NULL REFERENCES ${s}.conversations (id) ON DELETE CASCADE,
+  seq integer NOT NULL,
+  id text NOT NULL,
+  kind text NOT NULL,
+  sender_id text NOT NULL,
+  sender jsonb NOT NULL,
+  content text NOT NULL,
+  parts jsonb,
+  status text,
+  reply_to integer,
+  client_message_id text,
+  created_at text NOT NULL,
+  metadata jsonb,
+  PRIMARY KEY (conversation_id, seq)
+);
+-- Not partial (NULLs never conflict anyway): every lookup by client id matches the whole index key.
+CREATE UNIQUE INDEX messages_by_client_id ON ${s}.messages (conversation_id, sender_id, client_message_id);
+CREATE INDEX messages_by_id ON ${s}.messages (id);
+CREATE TABLE ${s}.audit (
+  id text COLLATE "C" PRIMARY KEY,
+  at text NOT NULL,
+  actor text NOT NULL,
+  action text NOT NULL,
+  target text,
+  details jsonb
+);`
+  }
+]
+
+/** `"name"` with inner quotes doubled: safe in SQL whatever the name holds. */
+export function quoteIdent (name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
+}
+
+/** Two int4 keys for `pg_advisory_xact_lock`, the same in every process for one schema name. */
+function lockKeys (schema: string): [number, number] {
+  const digest = createHash('sha256').update(`fastify-nlweb-chat:migrate:${schema}`).digest()
+  return [digest.readInt32BE(0), digest.readInt32BE(4)]
+}
+
+/**
+ * Creates the schema if missing and applies the migrations it has not seen, in order, in one transaction.
+ * A transaction-scoped advisory lock per schema makes instances starting at once take turns: the first
+ * migrates, the others then find nothing left to do. DDL is transactional here, so a failed step leaves
+ * nothing half-applied.
+ */
+export async function migrate (pool: pg.Pool, schema: string, migrations: Migration[] = MIGRATIONS): Promise<number[]> {
+  const s = quoteIdent(schema)
+  const client = await pool.connect()
+  const onError = (): void => {} // a connection lost mid-migration fails the pending query; no crash
+  client.on('error', onError)
+  let failed: Error | undefined
+  try {
+    await client.query('BEGIN')
+    await client.query('SELECT pg_advisory_xact_lock($1::int, $2::int)', lockKeys(schema))
+    // CREATE SCHEMA checks the CREATE privilege even when the schema exists: look first, so a role that may
+    // only use an existing schema still starts.
+    const found = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
+    if (found.rowCount === 0) await client.query(`CREATE SCHEMA ${s}`)
+    await client.query(`CREATE TABLE IF NOT EXISTS ${s}.migrations (
+      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+    const done = new Set((await client.query<{ version: number }>(`SELECT version FROM ${s}.migrations`)).rows.map((r) => r.version))
+    const applied: number[] = []
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (done.has(m.version)) continue
+      await client.query(m.sql(s))
+      await client.query(`INSERT INTO ${s}.migrations (version, name) VALUES ($1, $2)`, [m.version, m.name])
+      applied.push(m.version)
+    }
+    await client.query('COMMIT')
+    return applied
+  } catch (err) {
+    failed = err as Error
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.off('error', onError)
+    client.release(failed)
+  }
+}
