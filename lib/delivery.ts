@@ -174,22 +174,27 @@ export class Channel {
     emitted?.()
   }
 
+  /**
+   * Reads the first gap, (delivered, lowest waiting seq), from storage. A seq is taken in the transaction that
+   * stores it, so every seq below a stored one is committed: what storage lacks in that range was never stored
+   * (a failed append) and is skipped, once no append of ours is still running. Only the range read is skipped;
+   * the next gap is read at once (another instance's message may be on its way; storage has it already).
+   */
   private fillGap (): void {
     this.gapTimer = undefined
-    if (this.pending.size === 0) return
+    if (this.pending.size === 0 || this.filling) return
     const lowest = Math.min(...this.pending.keys())
     this.filling = true
-    this.opts.fill(this.id, this.delivered, lowest).catch((err: unknown) => {
-      this.opts.onError(err)
-      return []
-    }).then((found) => {
+    this.opts.fill(this.id, this.delivered, lowest).then((found) => {
       this.filling = false
       for (const m of found) this.deliver(m)
-      // With no append of ours still running, whatever storage does not have was never stored:
-      // skip past it so the rest can go out. Otherwise the missing one is still on its way.
-      if (this.inflight === 0 && this.pending.size > 0 && !this.pending.has(this.delivered + 1)) {
-        this.delivered = Math.min(...this.pending.keys()) - 1
-      }
+      if (this.inflight === 0 && this.delivered < lowest - 1) this.delivered = lowest - 1
+      this.drain()
+      if (this.pending.size > 0 && !this.pending.has(this.delivered + 1) && this.inflight === 0) this.fillNow()
+    }, (err: unknown) => {
+      // Nothing is skipped on a failed read: the gap timer tries again.
+      this.filling = false
+      this.opts.onError(err)
       this.drain()
     }).catch((err: unknown) => { this.opts.onError(err) })
   }
