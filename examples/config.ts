@@ -29,6 +29,15 @@ function storageFrom (env: NodeJS.ProcessEnv): Record<string, unknown> | string 
   return { type: 'sqlite', filename: env.CHAT_DB ?? './data/chat.db' }
 }
 
+/** REDIS_URL turns on the Redis fan-out (CHAT_REDIS_CHANNEL, CHAT_PRESENCE_TTL_MS tune it); without it, one process. */
+function fanoutFrom (env: NodeJS.ProcessEnv): Record<string, unknown> | string {
+  if (env.REDIS_URL === undefined || env.REDIS_URL === '') return 'local'
+  const fanout: Record<string, unknown> = { type: 'redis', url: env.REDIS_URL }
+  if (env.CHAT_REDIS_CHANNEL !== undefined) fanout.channel = env.CHAT_REDIS_CHANNEL
+  if (env.CHAT_PRESENCE_TTL_MS !== undefined) fanout.presenceTtlMs = Number(env.CHAT_PRESENCE_TTL_MS)
+  return fanout
+}
+
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): HostConfig {
   const users = createUserDirectory()
   return {
@@ -39,6 +48,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): HostConfig {
     users,
     chat: {
       storage: storageFrom(env),
+      // REDIS_URL: several instances of this host share conversations through Redis (docs/scaling.md).
+      fanout: fanoutFrom(env),
+      // CHAT_RATE_LIMIT: messages per user per 10 s (0 turns the limit off).
+      ...(env.CHAT_RATE_LIMIT === undefined ? {} : { rateLimit: { max: Number(env.CHAT_RATE_LIMIT) } }),
       ai: { handler: 'askHandler', id: 'assistant', name: env.CHAT_AI_NAME ?? 'Assistant' },
       // People added to a conversation by id are shown by the names the host knows for them.
       users: { resolve: async (ids: string[]) => users.names(ids) }

@@ -94,6 +94,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     localUsers: () => connections.users(),
     ttlMs: (typeof options.fanout === 'object' && 'presenceTtlMs' in options.fanout ? options.fanout.presenceTtlMs : undefined) ?? 15_000,
     onGone (userIds) {
+      log.info({ users: userIds.length }, 'chat presence: an instance went silent; its users are offline')
       // Their instance died: nobody sent their `offline`; every instance tells its own sockets.
       for (const ch of channels.all()) {
         const entry = cache.peek(ch.id)

@@ -54,10 +54,12 @@ export default async function healthRoutes (fastify: FastifyInstance, { services
       request.log.error({ err }, 'chat storage ping failed')
     }
     const latencyMs = Math.round((performance.now() - started) * 100) / 100
-    const status = !ok ? 'unavailable' : latencyMs > DEGRADED_MS ? 'degraded' : 'ok'
+    const linked = services.fanout.connected
+    const status = !ok ? 'unavailable' : latencyMs > DEGRADED_MS || !linked ? 'degraded' : 'ok'
     return await reply.code(ok ? 200 : 503).send({
       status,
       storage: { name: storage.name, status: ok ? 'ok' : 'unavailable', latencyMs },
+      fanout: { name: services.fanout.name, status: linked ? 'ok' : 'unavailable' },
       connections: connections.size,
       conversations: cache.size,
       liveConversations: channels.size

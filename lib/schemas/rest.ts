@@ -79,6 +79,12 @@ export const HealthReply = Type.Object({
     status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
     latencyMs: Type.Number({ description: 'Round trip of a storage ping' })
   }),
+  fanout: Type.Object({
+    name: Type.String({ description: '`local` (one instance) or `redis`' }),
+    status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')], {
+      description: 'While the link to the other instances is down, delivery goes on from storage (status `degraded`)'
+    })
+  }),
   connections: Type.Integer({ minimum: 0, description: 'Open sockets in this process' }),
   conversations: Type.Integer({ minimum: 0, description: 'Conversations held in this process\'s cache' }),
   liveConversations: Type.Integer({ minimum: 0, description: 'Conversations with a live channel in this process' })
