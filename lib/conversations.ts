@@ -13,7 +13,7 @@ import { newId } from './ids.ts'
 import type { ChatMetrics } from './metrics.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { AgentParticipant } from './participants/participant.ts'
-import { createRateLimiter } from './rate-limit.ts'
+import { createRateLimiter, type SharedCounter } from './rate-limit.ts'
 import type {
   ChatUser, Conversation, ConversationRecord, Message, Participant, ParticipantRecord
 } from './schemas/entities.ts'
@@ -47,10 +47,12 @@ export function createConversationManager (deps: {
   /** Sends a frame to all of a user's sockets (joined to the conversation or not). */
   notify: (userId: string, frame: WireFrame) => void
   agents: Map<string, AgentParticipant>
+  /** Where all instances count per-user limits (the Redis fan-out's); each instance alone without it. */
+  counter?: SharedCounter
 }) {
   const { storage, cache, channels, options, metrics, agents } = deps
   const limits = options.limits
-  const limiter = createRateLimiter(options.rateLimit)
+  const limiter = createRateLimiter(options.rateLimit, deps.counter)
 
   const isAdmin = (user: ChatUser): boolean => user.roles.includes(options.adminRole)
   const claims = createAnswerClaims(agents)
@@ -275,7 +277,7 @@ export function createConversationManager (deps: {
       if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
       checkContent(input.content, limits)
       checkMetadata(input.metadata, limits)
-      const wait = limiter.take(user.id)
+      const wait = await limiter.take(user.id)
       if (wait > 0) {
         // A retry of a stored message is answered with it, limit or not: dedupe is a guarantee.
         const first = await storage.findMessageByClientId(input.conversationId, user.id, input.clientMessageId)

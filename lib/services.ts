@@ -114,6 +114,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     log,
     agents,
     isOnline: (id) => presence.isOnline(id),
+    counter: fanout.counter,
     notify: (id, frame) => {
       connections.notify(id, frame)
       if (fanout.shared) fanout.publish({ type: 'notify', userId: id, frame: frame.toString() })

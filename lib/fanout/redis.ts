@@ -84,6 +84,20 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
       await new Promise<void>((resolve) => { waiting.push(resolve) })
     },
 
+    counter: {
+      async incr (key, windowMs) {
+        if (pub.status !== 'ready') throw new Error('Redis is not connected')
+        const k = `${channel}:rate:${key}`
+        const replies = await pub.multi().incr(k).pexpire(k, windowMs + 1000).exec()
+        const count = replies?.[0]?.[1]
+        if (typeof count !== 'number') throw new Error('Redis did not count')
+        return count
+      },
+      decr (key) {
+        if (pub.status === 'ready') pub.decr(`${channel}:rate:${key}`).catch(onError)
+      }
+    },
+
     publish (event) {
       if (closed) return
       const text = JSON.stringify({ i: me, e: event })

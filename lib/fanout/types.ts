@@ -1,3 +1,4 @@
+import type { SharedCounter } from '../rate-limit.ts'
 import type { Message } from '../schemas/entities.ts'
 
 /**
@@ -43,6 +44,8 @@ export interface Fanout {
   /** Resolves once the link is up (at once when it is). */
   whenConnected (): Promise<void>
   publish (event: FanoutEvent): void
+  /** A counter every instance shares (per-user rate limits), when the link has one. */
+  readonly counter?: SharedCounter
   close (): Promise<void>
 }
 

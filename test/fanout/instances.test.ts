@@ -8,7 +8,7 @@ import { startProxy } from '../helpers/proxy.ts'
  * channel per test): what happens on one reaches the sockets of the others, live.
  */
 
-async function instances (t: Parameters<typeof startApp>[0], n: number, redisUrl = 'redis://127.0.0.1:6379'): Promise<TestApp[]> {
+async function instances (t: Parameters<typeof startApp>[0], n: number, redisUrl = 'redis://127.0.0.1:6379', rateLimit: { max: number, windowMs?: number } = { max: 0 }): Promise<TestApp[]> {
   const filename = `${t.testdirName}/chat.db`
   const channel = `test-${randomUUID()}`
   const apps: TestApp[] = []
@@ -16,7 +16,7 @@ async function instances (t: Parameters<typeof startApp>[0], n: number, redisUrl
     apps.push(await startApp(t, {
       storage: { type: 'sqlite', filename },
       fanout: { type: 'redis', url: redisUrl, channel },
-      rateLimit: { max: 0 }
+      rateLimit
     }))
   }
   return apps
@@ -113,4 +113,22 @@ test('two instances: Redis cut mid-run loses, doubles and reorders nothing; live
   // Live again: typing (never stored) crosses once more.
   alice.send({ type: 'typing', conversationId: conv.id })
   await bob.waitFor((f) => f.type === 'typing')
+})
+
+test('two instances: a user\'s rate limit is counted across both', async (t) => {
+  t.testdir()
+  const [a, b] = await instances(t, 2, 'redis://127.0.0.1:6379', { max: 5, windowMs: 60_000 })
+  const conv = await createConversation(a, 'alice')
+  const onA = await joined(a, 'alice', conv.id)
+  const onB = await joined(b, 'alice', conv.id)
+  const replies: string[] = []
+  for (let i = 0; i < 3; i++) replies.push((await onA.call({ type: 'send', conversationId: conv.id, clientMessageId: `a${i}`, content: 'x' })).type)
+  for (let i = 0; i < 3; i++) replies.push((await onB.call({ type: 'send', conversationId: conv.id, clientMessageId: `b${i}`, content: 'x' })).type)
+  t.same(replies, ['ack', 'ack', 'ack', 'ack', 'ack', 'error'], 'five in the window, whichever instance took them')
+  const limited = onB.all('error').at(-1)
+  t.equal(limited?.code, 'RATE_LIMITED')
+  t.ok(limited?.retryAfterMs > 0)
+  // A repeat is still answered, and does not count.
+  const repeat = await onB.call({ type: 'send', conversationId: conv.id, clientMessageId: 'a0', content: 'x' })
+  t.equal(repeat.type, 'ack')
 })
