@@ -368,6 +368,47 @@ export function storageContract (t: Test, factory: () => Promise<ChatStorage>): 
     t.equal(await storage.findMessageByClientId(newId(), 'alice', 'c1'), null, 'unknown conversation')
   })
 
+  t.test('failStaleAnswers fails only streaming AI answers started before the cutoff, once', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+    const other = await seed(storage)
+    const answer = (over: Partial<MessageDraft>): MessageDraft => draft(ai, { kind: 'ai', content: '', parts: [], status: 'streaming', replyTo: 1, ...over })
+    await storage.appendMessage(record.id, draft(alice, { createdAt: at(1) }))
+    const old = (await storage.appendMessage(record.id, answer({ createdAt: at(2), parts: [{ message_type: 'result_batch', n: 1 }], metadata: { k: 1 } }))).message
+    const done = (await storage.appendMessage(record.id, answer({ createdAt: at(3), content: 'done', status: 'complete' }))).message
+    const cancelled = (await storage.appendMessage(record.id, answer({ createdAt: at(3), status: 'cancelled' }))).message
+    const text = (await storage.appendMessage(record.id, draft(alice, { createdAt: at(3), status: 'streaming' }))).message
+    const elsewhere = (await storage.appendMessage(other.id, answer({ createdAt: at(4) }))).message
+    const atCutoff = (await storage.appendMessage(record.id, answer({ createdAt: at(10) }))).message
+    const newer = (await storage.appendMessage(record.id, answer({ createdAt: at(11) }))).message
+
+    const failed = await storage.failStaleAnswers(at(10), 100)
+    t.strictSame(sortById(failed), sortById([{ ...old, status: 'failed' }, { ...elsewhere, status: 'failed' }]),
+      'exactly the streaming ai messages created before the cutoff, content, parts and metadata kept')
+    t.strictSame(await storage.getMessages(record.id, { limit: 10 }), [
+      (await storage.getMessages(record.id, { limit: 1, before: 2 }))[0],
+      { ...old, status: 'failed' }, done, cancelled, text, atCutoff, newer
+    ], 'stored as returned; finished answers, other kinds and newer answers untouched')
+    t.strictSame(await storage.getMessages(other.id, { limit: 10 }), [{ ...elsewhere, status: 'failed' }])
+    t.strictSame(await storage.failStaleAnswers(at(10), 100), [], 'a second sweep finds nothing')
+    t.match(await storage.getConversation(record.id), { lastSeq: 7 }, 'no seq used')
+
+  })
+
+  t.test('failStaleAnswers takes at most limit, oldest first; sweeps at once fail each answer once', async (t) => {
+    const storage = await open(t)
+    const record = await seed(storage)
+    for (let i = 5; i > 0; i--) {
+      await storage.appendMessage(record.id, draft(ai, { kind: 'ai', content: '', parts: [], status: 'streaming', createdAt: at(i) }))
+    }
+    t.strictSame(await storage.failStaleAnswers(at(10), 0), [], 'limit 0')
+    const first = await storage.failStaleAnswers(at(10), 2)
+    t.strictSame(first.map((m) => m.createdAt), [at(1), at(2)], 'the oldest two')
+    const concurrent = await Promise.all([storage.failStaleAnswers(at(10), 10), storage.failStaleAnswers(at(10), 10)])
+    t.strictSame(concurrent.flat().map((m) => m.createdAt).sort(), [at(3), at(4), at(5)], 'each of the others once')
+    t.ok((await storage.getMessages(record.id, { limit: 10 })).every((m) => m.status === 'failed'))
+  })
+
   t.test('reads return copies and writes keep copies', async (t) => {
     const storage = await open(t)
     const input = conversation({ metadata: { tags: ['a'] } })

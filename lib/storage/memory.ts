@@ -151,6 +151,18 @@ export function createMemoryStorage (): ChatStorage {
       return m === undefined ? null : structuredClone(m)
     },
 
+    async failStaleAnswers (startedBefore, limit) {
+      const stale: Message[] = []
+      for (const c of conversations.values()) {
+        for (const m of c.messages) if (m.kind === 'ai' && m.status === 'streaming' && m.createdAt < startedBefore) stale.push(m)
+      }
+      stale.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0))
+      return stale.slice(0, Math.max(0, limit)).map((m) => {
+        m.status = 'failed'
+        return structuredClone(m)
+      })
+    },
+
     async appendAudit (entry) {
       audit.push(copy(entry))
     },

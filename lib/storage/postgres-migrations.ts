@@ -68,6 +68,13 @@ CREATE TABLE ${s}.audit (
   target text,
   details jsonb
 );`
+  },
+  {
+    version: 2,
+    name: 'index of streaming AI answers',
+    // Partial: only answers still streaming are in it, so the sweep for dead writers' answers reads a few rows.
+    sql: (s) => `
+CREATE INDEX messages_streaming_answers ON ${s}.messages (created_at) WHERE kind = 'ai' AND status = 'streaming';`
   }
 ]
 

@@ -141,6 +141,20 @@ export function statements (schema: string) {
       ) AS newest ORDER BY seq`,
     findByClientId: `SELECT ${MESSAGE_COLUMNS} FROM ${m}
       WHERE conversation_id = $1 AND sender_id = $2 AND client_message_id = $3`,
+    /*
+     * AI answers whose writer died, failed in one statement. SKIP LOCKED: a sweep running at the same time in
+     * another process takes other rows instead of waiting; the outer condition is checked again on the row
+     * as it is when locked, so an answer finished meanwhile stays as its writer left it.
+     */
+    // MATERIALIZED: the LIMIT is taken once (a subquery the planner re-ran would pick further rows).
+    failStaleAnswers: `WITH stale AS MATERIALIZED (
+        SELECT conversation_id AS stale_conversation, seq AS stale_seq FROM ${m}
+        WHERE kind = 'ai' AND status = 'streaming' AND created_at < $1
+        ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED
+      )
+      UPDATE ${m} SET status = 'failed' FROM stale
+      WHERE conversation_id = stale_conversation AND seq = stale_seq AND kind = 'ai' AND status = 'streaming'
+      RETURNING ${MESSAGE_COLUMNS}`,
 
     appendAudit: `INSERT INTO ${a} (id, at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5, $6::jsonb)`,
     listAudit: `SELECT id, at, actor, action, target, details FROM ${a} ORDER BY id DESC LIMIT $1`,

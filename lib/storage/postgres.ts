@@ -421,6 +421,11 @@ export function createPostgresStorage (opts: PostgresStorageOptions): ChatStorag
       return rows.length === 0 ? null : toMessage(rows[0])
     },
 
+    async failStaleAnswers (startedBefore, limit) {
+      const { rows } = await run<MessageRow>(q.failStaleAnswers, [startedBefore, Math.max(0, Math.floor(limit))])
+      return rows.map(toMessage).sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0))
+    },
+
     async appendAudit (entry) {
       await run(q.appendAudit, [entry.id, entry.at, entry.actor, entry.action, orNull(entry.target), json(entry.details)])
     },

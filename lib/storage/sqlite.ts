@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_id
   ON messages (conversation_id, sender_id, client_message_id) WHERE client_message_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_by_id ON messages (conversation_id, id);
+-- AI answers still streaming, for the sweep that fails those whose writer died (few rows: the index stays small).
+CREATE INDEX IF NOT EXISTS messages_streaming_answers ON messages (created_at) WHERE kind = 'ai' AND status = 'streaming';
 CREATE TABLE IF NOT EXISTS audit (
   id TEXT PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT, details TEXT
 );
@@ -145,6 +147,10 @@ function prepare (db: Database.Database) {
       AND (@before IS NULL OR seq < @before) ORDER BY seq DESC LIMIT @limit) ORDER BY seq`),
     findByClientId: s<MessageRow>(`SELECT * FROM messages
       WHERE conversation_id = ? AND sender_id = ? AND client_message_id = ?`),
+    failStaleAnswers: s<MessageRow>(`UPDATE messages SET status = 'failed' WHERE rowid IN (
+        SELECT rowid FROM messages WHERE kind = 'ai' AND status = 'streaming' AND created_at < @startedBefore
+        ORDER BY created_at LIMIT @limit
+      ) RETURNING *`),
     insertAudit: s('INSERT INTO audit (id, at, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?)'),
     listAudit: s<AuditRow>('SELECT * FROM audit WHERE (@before IS NULL OR id < @before) ORDER BY id DESC LIMIT @limit')
   }
@@ -209,7 +215,12 @@ function connect (filename: string) {
     return next === undefined ? { message, created: true } : { message, created: true, reply: insert(conversationId, next) }
   }).immediate
 
-  return { db, q, create, remove, addParticipant, append }
+  // One statement, in a write transaction of its own: a sweep in another process waits for it, then finds none of these.
+  const failStale = db.transaction((startedBefore: string, limit: number): Message[] =>
+    q.failStaleAnswers.all({ startedBefore, limit }).map(toMessage)
+      .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0))).immediate
+
+  return { db, q, create, remove, addParticipant, append, failStale }
 }
 
 /**
@@ -319,6 +330,10 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
     async findMessageByClientId (conversationId, senderId, clientMessageId) {
       const row = q.findByClientId.get(conversationId, senderId, clientMessageId)
       return row === undefined ? null : toMessage(row)
+    },
+
+    async failStaleAnswers (startedBefore, limit) {
+      return c.failStale(startedBefore, Math.max(0, limit))
     },
 
     async appendAudit (entry) {

@@ -55,6 +55,13 @@ export interface ChatStorage {
   /** Messages in ascending seq: seq > after, seq < before, at most `limit`; with `before` only, the newest ones. */
   getMessages (conversationId: string, query: MessageRange): Promise<Message[]>
   findMessageByClientId (conversationId: string, senderId: string, clientMessageId: string): Promise<Message | null>
+  /**
+   * Ends AI answers whose writer is gone: every message with kind 'ai', status 'streaming' and createdAt before
+   * `startedBefore` (an ISO timestamp) gets status 'failed', content and parts kept as stored. At most `limit`,
+   * oldest first; returns exactly the messages it changed, as stored now. Atomic per message: when several
+   * processes sweep at once, each message is failed (and returned) once; an answer finished meanwhile is left alone.
+   */
+  failStaleAnswers (startedBefore: string, limit: number): Promise<Message[]>
 
   appendAudit (entry: AuditEntry): Promise<void>
   /** Newest first. */
