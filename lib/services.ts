@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { startAnswerSweep } from './answer-sweep.ts'
 import { createAuth, type ChatAuth } from './auth.ts'
 import { createConversationCache, type CachedConversation, type ConversationCache } from './cache.ts'
 import { encode } from './delivery.ts'
@@ -159,6 +160,8 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     },
     resync () { channels.resync() }
   })
+  // After the fan-out starts: the answers it ends reach the sockets of every instance.
+  const sweep = await startAnswerSweep({ storage, channels, log, timeoutMs: options.ai?.timeoutMs ?? 30_000, alone: !fanout.shared })
 
   return {
     options,
@@ -183,6 +186,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
       return conn
     },
     async close () {
+      await sweep.close()
       await Promise.all([...agents.values()].map(async (a) => { await a.close() }))
       channels.close()
       presence.close()
