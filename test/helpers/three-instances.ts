@@ -3,12 +3,14 @@ import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { test } from 'tap'
-import { TestClient, type Frame } from '../helpers/app.ts'
+import pg from 'pg'
+import { test, type Test } from 'tap'
+import { TestClient, type Frame } from './app.ts'
 
 /**
- * Three example-host processes, as `npm start` runs them, on one SQLite file and the machine's Redis (a
- * pub/sub channel of their own): one deployment of three instances.
+ * Three example-host processes, as `npm start` runs them, on one storage and the machine's Redis (a pub/sub
+ * channel of their own): one deployment of three instances. Not a test: test/fanout/processes-*.test.ts run it,
+ * one storage per file (each in a process of its own).
  */
 
 const repo = new URL('../..', import.meta.url).pathname
@@ -22,16 +24,17 @@ async function startHost (env: Record<string, string>): Promise<Host> {
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit']
   })
+  // Its log is read to the end (a full pipe would stall the host); the listening line gives the port.
   const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream })
-  for await (const line of lines) {
-    const m = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(line)
-    if (m !== null) {
-      lines.on('line', (l) => { if (process.env.DEBUG_HOSTS !== undefined) process.stderr.write(`[${m[1]}] ${l.slice(0, 300)}\n`) }) // keep draining its log
-      const port = Number(m[1])
-      return { proc, port, base: `http://127.0.0.1:${port}` }
-    }
-  }
-  throw new Error('the host exited before listening')
+  const port = await new Promise<number>((resolve, reject) => {
+    lines.on('line', (line) => {
+      if (process.env.DEBUG_HOSTS !== undefined) process.stderr.write(`${line.slice(0, 300)}\n`)
+      const m = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(line)
+      if (m !== null) resolve(Number(m[1]))
+    })
+    proc.once('exit', () => { reject(new Error('the host exited before listening')) })
+  })
+  return { proc, port, base: `http://127.0.0.1:${port}` }
 }
 
 async function token (host: Host, userId: string): Promise<string> {
@@ -45,11 +48,29 @@ async function connect (host: Host, userId: string): Promise<TestClient> {
   return client
 }
 
-test('three instances on one SQLite file and Redis: one order everywhere, live; a SIGKILLed instance loses no acked message and its users go offline', { timeout: 240_000 }, async (t) => {
-  const dir = t.testdir()
+/** Each storage the instances can share: a SQLite file, or a PostgreSQL schema of its own (dropped after). */
+export const storages: Record<string, (t: Test) => { env: Record<string, string>, drop?: () => Promise<void> }> = {
+  'one SQLite file': (t) => ({ env: { CHAT_STORAGE: 'sqlite', CHAT_DB: join(t.testdir(), 'chat.db') } }),
+  'one PostgreSQL': () => {
+    const schema = `chat_test_${randomUUID().replaceAll('-', '')}`
+    return {
+      env: { CHAT_STORAGE: 'postgres', DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres', CHAT_PG_SCHEMA: schema },
+      async drop () {
+        const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' })
+        await admin.connect()
+        await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+        await admin.end()
+      }
+    }
+  }
+}
+
+export function threeInstances (storageName: keyof typeof storages): void {
+  const storageEnv = storages[storageName]
+test(`three instances on ${storageName} and Redis: one order everywhere, live; a SIGKILLed instance loses no acked message and its users go offline`, { timeout: 240_000 }, async (t) => {
+  const storage = storageEnv(t)
   const env = {
-    CHAT_STORAGE: 'sqlite',
-    CHAT_DB: join(dir, 'chat.db'),
+    ...storage.env,
     REDIS_URL: 'redis://127.0.0.1:6379',
     CHAT_REDIS_CHANNEL: `test-${randomUUID()}`,
     CHAT_PRESENCE_TTL_MS: '1500',
@@ -57,7 +78,12 @@ test('three instances on one SQLite file and Redis: one order everywhere, live; 
     JWT_SECRET: `secret-${randomUUID()}`
   }
   const hosts = [await startHost(env), await startHost(env), await startHost(env)]
-  t.teardown(() => { for (const h of hosts) h.proc.kill('SIGKILL') })
+  t.teardown(async () => {
+    const exits = hosts.filter((h) => h.proc.exitCode === null && h.proc.signalCode === null).map(async (h) => { await once(h.proc, 'exit') })
+    for (const h of hosts) h.proc.kill('SIGKILL')
+    await Promise.all(exits)
+    await storage.drop?.()
+  })
   const clients: TestClient[] = []
   t.teardown(() => { for (const c of clients) c.close() })
 
@@ -143,3 +169,4 @@ test('three instances on one SQLite file and Redis: one order everywhere, live; 
   t.equal(replay[replay.length - 1], resumed.lastSeq)
   t.ok(replay.length >= 30)
 })
+}

@@ -1,0 +1,3 @@
+import { threeInstances } from '../helpers/three-instances.ts'
+
+threeInstances('one SQLite file')
