@@ -1,6 +1,7 @@
 import pg from 'pg'
 import { CHAT_ERR_CONFLICT, CHAT_ERR_NOT_FOUND } from '../errors.ts'
-import type { ConversationRecord, Message, ParticipantRecord } from '../schemas/entities.ts'
+import type { Message } from '../schemas/entities.ts'
+import { optional, rowReader, type ConversationRowOf, type MessageRowOf, type ParticipantRow } from './rows.ts'
 import { createAppendQueue } from './postgres-append-queue.ts'
 import { toChatError } from './postgres-errors.ts'
 import { migrate } from './postgres-migrations.ts'
@@ -31,18 +32,8 @@ const MAX_BATCH = 200
 /** Bounds for seq parameters (the column is a 32-bit integer). */
 const MAX_SEQ = 2_147_483_647
 
-interface ConversationRow {
-  id: string, title: string, created_by: string, created_at: string, updated_at: string, last_seq: number
-  metadata: Record<string, unknown> | null, closed_at: string | null
-}
-interface ParticipantRow {
-  user_id: string, name: string, type: ParticipantRecord['type'], role: ParticipantRecord['role'], joined_at: string
-}
-interface MessageRow {
-  conversation_id: string, seq: number, id: string, kind: Message['kind'], sender: Message['sender'], content: string
-  parts: unknown[] | null, status: Message['status'] | null, reply_to: number | null, client_message_id: string | null
-  created_at: string, metadata: Record<string, unknown> | null
-}
+type ConversationRow = ConversationRowOf<unknown>
+type MessageRow = MessageRowOf<unknown>
 interface AppendRow extends Partial<MessageRow> { created_seq: number | null }
 interface BatchRow { last_seq: number | null, stored: number, repeats: Array<MessageRow & { n: number }> | null }
 interface AuditRow {
@@ -54,46 +45,8 @@ const json = (value: unknown): string | null => value === undefined ? null : JSO
 const orNull = <T> (value: T | undefined): T | null => value === undefined ? null : value
 const clampSeq = (n: number): number => Math.max(-1, Math.min(MAX_SEQ, Math.floor(n)))
 
-/** Sets `key` on `target` unless the column is NULL, so an absent optional field is absent as a key too. */
-function optional<T extends object, K extends keyof T> (target: T, key: K, value: T[K] | null): void {
-  if (value !== null) target[key] = value
-}
-
-function toConversation (row: ConversationRow): ConversationRecord {
-  const c: ConversationRecord = {
-    id: row.id,
-    title: row.title,
-    createdBy: row.created_by,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    lastSeq: row.last_seq
-  }
-  optional(c, 'metadata', row.metadata)
-  optional(c, 'closedAt', row.closed_at)
-  return c
-}
-
-function toParticipant (row: ParticipantRow): ParticipantRecord {
-  return { id: row.user_id, name: row.name, type: row.type, role: row.role, joinedAt: row.joined_at }
-}
-
-function toMessage (row: MessageRow): Message {
-  const m: Message = {
-    id: row.id,
-    conversationId: row.conversation_id,
-    seq: row.seq,
-    kind: row.kind,
-    sender: row.sender,
-    content: row.content,
-    createdAt: row.created_at
-  }
-  optional(m, 'parts', row.parts)
-  optional(m, 'status', row.status)
-  optional(m, 'replyTo', row.reply_to)
-  optional(m, 'clientMessageId', row.client_message_id)
-  optional(m, 'metadata', row.metadata)
-  return m
-}
+/** Rows to entities (lib/storage/rows.ts), with this driver's JSON columns. */
+const { toConversation, toParticipant, toMessage } = rowReader<unknown>((value: unknown) => value)
 
 function toAudit (row: AuditRow): AuditEntry {
   const e: AuditEntry = { id: row.id, at: row.at, actor: row.actor, action: row.action }

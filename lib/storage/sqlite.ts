@@ -4,6 +4,7 @@ import Database from 'better-sqlite3'
 import { startCheckpointer } from './sqlite-checkpointer.ts'
 import { CHAT_ERR_NOT_FOUND } from '../errors.ts'
 import type { ConversationRecord, Message, ParticipantRecord } from '../schemas/entities.ts'
+import { optional, rowReader, type ConversationRowOf, type MessageRowOf, type ParticipantRow } from './rows.ts'
 import type { AddParticipantResult, AppendResult, AuditEntry, ChatStorage, MessageDraft, ReplyFor } from './types.ts'
 
 export interface SqliteStorageOptions {
@@ -36,18 +37,8 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 `
 
-interface ConversationRow {
-  id: string, title: string, created_by: string, created_at: string, updated_at: string, last_seq: number
-  metadata: string | null, closed_at: string | null
-}
-interface ParticipantRow {
-  user_id: string, name: string, type: ParticipantRecord['type'], role: ParticipantRecord['role'], joined_at: string
-}
-interface MessageRow {
-  conversation_id: string, seq: number, id: string, kind: Message['kind'], sender_id: string, sender: string
-  content: string, parts: string | null, status: Message['status'] | null, reply_to: number | null
-  client_message_id: string | null, created_at: string, metadata: string | null
-}
+type ConversationRow = ConversationRowOf<string>
+interface MessageRow extends MessageRowOf<string> { sender_id: string }
 interface AuditRow {
   id: string, at: string, actor: string, action: string, target: string | null, details: string | null
 }
@@ -58,46 +49,8 @@ type Statement<R = unknown> = Database.Statement<unknown[], R>
 const json = (value: unknown): string | null => value === undefined ? null : JSON.stringify(value)
 const orNull = <T> (value: T | undefined): T | null => value === undefined ? null : value
 
-/** Sets `key` on `target` unless the column is NULL, so an absent optional field is absent as a key too. */
-function optional<T extends object, K extends keyof T> (target: T, key: K, value: T[K] | null): void {
-  if (value !== null) target[key] = value
-}
-
-function toConversation (row: ConversationRow): ConversationRecord {
-  const c: ConversationRecord = {
-    id: row.id,
-    title: row.title,
-    createdBy: row.created_by,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    lastSeq: row.last_seq
-  }
-  optional(c, 'metadata', row.metadata === null ? null : JSON.parse(row.metadata))
-  optional(c, 'closedAt', row.closed_at)
-  return c
-}
-
-function toParticipant (row: ParticipantRow): ParticipantRecord {
-  return { id: row.user_id, name: row.name, type: row.type, role: row.role, joinedAt: row.joined_at }
-}
-
-function toMessage (row: MessageRow): Message {
-  const m: Message = {
-    id: row.id,
-    conversationId: row.conversation_id,
-    seq: row.seq,
-    kind: row.kind,
-    sender: JSON.parse(row.sender),
-    content: row.content,
-    createdAt: row.created_at
-  }
-  optional(m, 'parts', row.parts === null ? null : JSON.parse(row.parts))
-  optional(m, 'status', row.status)
-  optional(m, 'replyTo', row.reply_to)
-  optional(m, 'clientMessageId', row.client_message_id)
-  optional(m, 'metadata', row.metadata === null ? null : JSON.parse(row.metadata))
-  return m
-}
+/** Rows to entities (lib/storage/rows.ts), with this driver's JSON columns. */
+const { toConversation, toParticipant, toMessage } = rowReader<string>(JSON.parse)
 
 function toAudit (row: AuditRow): AuditEntry {
   const e: AuditEntry = { id: row.id, at: row.at, actor: row.actor, action: row.action }
