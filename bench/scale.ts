@@ -79,15 +79,19 @@ async function startHost (name: string): Promise<Host> {
     stdio: ['ignore', 'pipe', 'inherit']
   })
   children.push(proc)
+  const exited = once(proc, 'exit')
   const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream })
+  const log: string[] = []
   for await (const line of lines) {
     const m = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(line)
     if (m !== null) {
       lines.on('line', () => {})
       return { name, proc, port: Number(m[1]) }
     }
+    log.push(line)
   }
-  throw new Error(`instance ${name} exited (${String(proc.exitCode)}) before listening`)
+  const [code, signal] = await exited as [number | null, string | null]
+  throw new Error(`instance ${name} exited (${String(code ?? signal)}) before listening; its log:\n${log.slice(-10).join('\n')}`)
 }
 
 async function stopHost (host: Host): Promise<void> {
@@ -130,6 +134,9 @@ const watchdog = setTimeout(() => {
   void cleanUp().finally(() => process.exit(1))
 }, TIMEOUT_S * 1000)
 watchdog.unref()
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => { void cleanUp().finally(() => process.exit(130)) })
+}
 
 const MESSAGE = '{"type":"message"'
 const ACK = '{"type":"ack"'
@@ -157,9 +164,10 @@ class Client {
       if (i >= 0) this.waiters.splice(i, 1)[0].resolve()
     })
     this.ws.on('error', (err) => { fail(err) })
-    this.ws.on('close', () => {
+    this.ws.on('close', (code: number, reason: Buffer) => {
       sockets.delete(this.ws)
-      if (!closing && !this.closed) fail(new Error(`${user}'s socket on ${host.name} closed`))
+      // 4029: the server closed a socket this process read too slowly (limits.maxBufferedBytes).
+      if (!closing && !this.closed) fail(new Error(`${user}'s socket on ${host.name} closed: ${code} ${reason.toString()}`))
     })
   }
 
