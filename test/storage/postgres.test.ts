@@ -12,6 +12,7 @@ import { createPostgresStorage, type PostgresStorageOptions } from '../../lib/st
 import { MIGRATIONS, migrate, quoteIdent, type Migration } from '../../lib/storage/postgres-migrations.ts'
 import type { ChatStorage } from '../../lib/storage/types.ts'
 import { startProxy } from '../helpers/proxy.ts'
+import { conversation, draft, opened, participant } from '../helpers/storage.ts'
 
 /**
  * Runs against the machine's PostgreSQL (PG_TEST_URL, default 127.0.0.1:5432, user postgres). Every test
@@ -35,20 +36,8 @@ t.teardown(async () => {
 })
 
 async function open (t: Test, opts: PostgresStorageOptions): Promise<ChatStorage> {
-  const storage = createPostgresStorage(opts)
-  await storage.init()
-  t.teardown(() => storage.close())
-  return storage
+  return await opened(t, createPostgresStorage(opts))
 }
-
-const conversation = (id: string) => ({
-  id, title: 'Kept', createdBy: 'alice', createdAt: '2020-01-01T00:00:00.000Z', updatedAt: '2020-01-01T00:00:00.000Z', lastSeq: 0
-})
-const participant = { id: 'alice', name: 'Alice', type: 'human', role: 'owner', joinedAt: '2020-01-01T00:00:00.000Z' } as const
-const draft = (content: string, clientMessageId?: string) => ({
-  id: newId(), kind: 'text', sender: { id: 'alice', name: 'Alice', type: 'human' }, content, createdAt: '2020-01-01T00:00:01.000Z',
-  ...(clientMessageId === undefined ? {} : { clientMessageId })
-}) as const
 
 /** A port nothing listens on: a server bound, then closed. */
 async function closedPort (): Promise<number> {

@@ -6,22 +6,11 @@ import { newId } from '../../lib/ids.ts'
 import { createSqliteStorage } from '../../lib/storage/sqlite.ts'
 import type { ChatStorage } from '../../lib/storage/types.ts'
 import { storageContract } from '../../lib/storage/contract.ts'
+import { conversation, draft, opened, participant } from '../helpers/storage.ts'
 
 async function open (t: Test, filename: string): Promise<ChatStorage> {
-  const storage = createSqliteStorage({ filename })
-  await storage.init()
-  t.teardown(() => storage.close())
-  return storage
+  return await opened(t, createSqliteStorage({ filename }))
 }
-
-const conversation = (id: string) => ({
-  id, title: 'Kept', createdBy: 'alice', createdAt: '2020-01-01T00:00:00.000Z', updatedAt: '2020-01-01T00:00:00.000Z', lastSeq: 0
-})
-const participant = { id: 'alice', name: 'Alice', type: 'human', role: 'owner', joinedAt: '2020-01-01T00:00:00.000Z' } as const
-const draft = (content: string, clientMessageId?: string) => ({
-  id: newId(), kind: 'text', sender: { id: 'alice', name: 'Alice', type: 'human' }, content, createdAt: '2020-01-01T00:00:01.000Z',
-  ...(clientMessageId === undefined ? {} : { clientMessageId })
-}) as const
 
 /** The next message of a child process; rejects if it exits first. */
 function reply (child: ChildProcess): Promise<unknown> {
