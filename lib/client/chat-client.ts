@@ -1,82 +1,12 @@
-import type { Conversation, Message } from '../schemas/entities.ts'
-import type { AckFrame, JoinedFrame, ParticipantFrame, ReadyFrame, ServerFrame, TypingEventFrame } from '../schemas/server-frames.ts'
+import type { AckFrame, JoinedFrame, ReadyFrame, ServerFrame } from '../schemas/server-frames.ts'
 import { ConversationLog } from './conversation-log.ts'
 import { Emitter } from './emitter.ts'
 import { ChatClientError } from './errors.ts'
 import { ChatRest, type FetchLike } from './rest.ts'
-import { openSocket, type SocketLike, type WebSocketConstructor } from './socket.ts'
+import { openSocket, type SocketLike } from './socket.ts'
+import type { ChatClientEvents, ChatClientOptions, ChatClientState, JoinResult, SendAck, SendOptions } from './types.ts'
 
-export type ChatClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
-
-export interface ChatClientOptions {
-  /** The socket's address, e.g. `wss://example.com/chat/ws`. */
-  url: string
-  /** A bearer token, or a function asked before every (re)connect and REST call (refresh it there). */
-  token?: string | (() => string | Promise<string>)
-  /** `query` (default): `?access_token=`, what browsers can do. `header`: `Authorization: Bearer`, for Node's `ws`. */
-  tokenIn?: 'query' | 'header'
-  /** The WebSocket class: the browser's by default; in Node pass `ws`'s `WebSocket`. */
-  WebSocket?: WebSocketConstructor
-  /** For REST paging and the REST helpers; the global `fetch` by default. */
-  fetch?: FetchLike
-  /** The REST base; by default the socket's address with http(s) and without its last path segment (`/chat`). */
-  httpUrl?: string
-  /** Reconnect with full-jitter exponential backoff; `false` turns it off. */
-  reconnect?: false | { initialDelayMs?: number, maxDelayMs?: number }
-  /** Sends a `ping` this often; a socket that gave no frame since the last one is taken as dead. 0 turns it off. */
-  pingIntervalMs?: number
-  /** Messages per REST page when closing a gap (the server allows 500 at most). */
-  pageSize?: number
-}
-
-export interface SendOptions {
-  /** The dedupe key; a random one by default. Sending again with the same one never makes a second message. */
-  clientMessageId?: string
-  metadata?: Record<string, unknown>
-}
-
-export interface SendAck {
-  conversationId: string
-  clientMessageId: string
-  messageId: string
-  seq: number
-}
-
-export interface JoinResult {
-  conversation: Conversation
-  lastSeq: number
-}
-
-export interface StreamChunk {
-  conversationId: string
-  messageId: string
-  index: number
-  part: unknown
-  /** The growing answer, with this part appended. */
-  message: Message
-}
-
-export interface ChatClientEvents {
-  state: ChatClientState
-  ready: ReadyFrame
-  /** Every stored message once, in seq order per conversation (an AI answer once, when it starts). */
-  message: Message
-  /** A delivered message changed: an AI answer grew or ended (the same object `message` gave). */
-  update: Message
-  'stream.start': Message
-  'stream.chunk': StreamChunk
-  'stream.end': Message
-  joined: JoinResult
-  /**
-   * This client no longer receives a conversation: `leave()` was called, the user was removed, or it was
-   * deleted (`reason` NOT_FOUND, also when a rejoin after a reconnect finds it gone).
-   */
-  left: { conversationId: string, reason?: ChatClientError }
-  participant: ParticipantFrame
-  typing: TypingEventFrame
-  /** A failure tied to no promise: a rejected frame without a caller, a gap that could not be read yet. */
-  error: ChatClientError
-}
+export type * from './types.ts'
 
 type Pending =
   | { kind: 'send', clientMessageId: string }
