@@ -11,9 +11,14 @@ const checkers = new Map<string, TypeCheck<TSchema>>(
 
 export type BadFrame = InstanceType<typeof CHAT_ERR_BAD_FRAME> & { ref?: string }
 
+/** The longest `ref` echoed on an error, as the frame schemas allow it. */
+const MAX_REF_LENGTH = 128
+
 function bad (message: string, ref: unknown): BadFrame {
   const err: BadFrame = new CHAT_ERR_BAD_FRAME(message)
-  if (typeof ref === 'string') err.ref = ref
+  // A bad frame's ref is unchecked input: echo it only when a valid frame could have carried it, so a
+  // megabyte-long ref is not written back.
+  if (typeof ref === 'string' && ref.length <= MAX_REF_LENGTH) err.ref = ref
   return err
 }
 

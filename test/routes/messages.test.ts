@@ -213,3 +213,48 @@ t.test('REST accepts a message up to limits.maxMessageBytes, as the socket does,
   const over = await post(ta, 'alice', conv.id, { clientMessageId: 'over', content: 'y'.repeat(limits.maxMessageBytes + 1) })
   t.match(over, { status: 413, body: { code: 'TOO_LARGE', message: /bytes/ } }, 'and over the limit, the chat\'s own message')
 })
+
+/** Zero-width and other invisible characters alone, as a client might send them to post an "empty" message. */
+const INVISIBLE_CONTENTS: Array<[string, string]> = [
+  ['zero-width space', '\u200B'],
+  ['zero-width (non-)joiners, word joiner, BOM, soft hyphen', '\u200B\u200C\u200D\u2060\uFEFF\u00AD'],
+  ['bidi marks and isolates', '\u200E\u200F\u2066\u2069'],
+  ['unusual spaces', '\u00A0\u2003\u3000\u205F'],
+  ['Hangul fillers and the blank Braille pattern', '\u3164\uFFA0\u2800'],
+  ['variation selectors and a tag character', '\uFE0F\uFE0E\u{E0041}'],
+  ['combining marks with no base', '\u0301\u0308\u20DD'],
+  ['controls', '\u0000\u0007\u001B'],
+  ['a mix with spaces and newlines', ' \u200B\n\t\u2060 ']
+]
+
+t.test('REST: content of only invisible characters is 400 BAD_REQUEST like blank content, and nothing is stored', async (t) => {
+  const ta = await startApp(t)
+  const conv = await createConversation(ta, 'alice')
+  for (const [name, content] of INVISIBLE_CONTENTS) {
+    const res = await post(ta, 'alice', conv.id, { clientMessageId: `inv-${name}`, content })
+    t.match(res, { status: 400, body: { code: 'BAD_REQUEST', message: /empty|invisible/ } }, name)
+  }
+  const lone = await post(ta, 'alice', conv.id, { clientMessageId: 'lone', content: 'a\uD800b' })
+  t.match(lone, { status: 400, body: { code: 'BAD_REQUEST', message: /surrogate/ } }, 'a lone surrogate is not valid content')
+  // Visible text next to invisible characters is fine: an accent on a letter, an emoji with its selector.
+  const ok = await post(ta, 'alice', conv.id, { clientMessageId: 'ok', content: 'e\u0301\u200B \u2764\uFE0F' })
+  t.equal(ok.status, 201)
+  const list = await ta.request('GET', `/chat/conversations/${conv.id}/messages`, { token: await ta.token('alice') })
+  t.same(list.body.items.filter((m: any) => m.kind === 'text').map((m: any) => m.clientMessageId), ['ok'], 'only the visible one was stored')
+})
+
+t.test('REST: metadata holding a 150,000-element array is 413 TOO_LARGE, not a 500, and nothing is stored', async (t) => {
+  const ta = await startApp(t)
+  const conv = await createConversation(ta, 'alice')
+  const wide = { list: new Array(150_000).fill(0) }
+  const res = await post(ta, 'alice', conv.id, { clientMessageId: 'wide', content: 'x', metadata: wide })
+  t.match(res, { status: 413, body: { code: 'TOO_LARGE' } }, 'message metadata')
+  const created = await ta.request('POST', '/chat/conversations', { token: await ta.token('alice'), body: { title: 'wide', metadata: wide } })
+  t.match(created, { status: 413, body: { code: 'TOO_LARGE' } }, 'conversation metadata')
+  const wideObject = { map: Object.fromEntries(Array.from({ length: 150_000 }, (_, i) => [`k${i}`, i])) }
+  t.match(await post(ta, 'alice', conv.id, { clientMessageId: 'wide-object', content: 'x', metadata: wideObject }), { status: 413, body: { code: 'TOO_LARGE' } }, 'an object of 150,000 keys')
+  const list = await ta.request('GET', `/chat/conversations/${conv.id}/messages`, { token: await ta.token('alice') })
+  t.same(list.body.items.filter((m: any) => m.kind === 'text'), [], 'no message stored')
+  const mine = await ta.request('GET', '/chat/conversations', { token: await ta.token('alice') })
+  t.same(mine.body.items.map((c: any) => c.id), [conv.id], 'no conversation created')
+})

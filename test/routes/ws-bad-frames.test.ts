@@ -79,3 +79,39 @@ t.test('a socket past its queue limit gets QUEUE_FULL and keeps working', async 
   const errors = alice.all('error').filter((e) => e.code === 'QUEUE_FULL').length
   t.equal(acks + errors, 20, 'every frame answered: ack or QUEUE_FULL')
 })
+
+t.test('socket: metadata holding a 150,000-element array gets TOO_LARGE, not INTERNAL; the socket stays usable', async (t) => {
+  const ta = await startApp(t)
+  const conv = await createConversation(ta, 'alice')
+  const alice = await ta.connect('alice')
+  const reply = await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: 'wide', content: 'x', metadata: { list: new Array(150_000).fill(0) } })
+  t.match(reply, { type: 'error', code: 'TOO_LARGE', status: 413 })
+  t.match(await alice.call({ type: 'ping' }), { type: 'pong' }, 'still usable')
+  const list = await ta.request('GET', `/chat/conversations/${conv.id}/messages`, { token: await ta.token('alice') })
+  t.same(list.body.items.filter((m: any) => m.kind === 'text'), [], 'nothing stored')
+})
+
+t.test('socket: content of only zero-width or other invisible characters is a BAD_FRAME like blank content', async (t) => {
+  const ta = await startApp(t)
+  const conv = await createConversation(ta, 'alice')
+  const alice = await ta.connect('alice')
+  const contents = ['\u200B', '\u200B\u200C\u200D\u2060\uFEFF\u00AD', '\u3164\u2800', '\u0301\u0301', '\uFE0F', ' \u200B\n']
+  for (const content of contents) {
+    const reply = await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: `inv${content.codePointAt(0) ?? 0}-${content.length}`, content })
+    t.match(reply, { type: 'error', code: 'BAD_FRAME', status: 400, message: /empty|invisible/ }, JSON.stringify(content))
+  }
+  const ok = await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: 'ok', content: '\u200Bvisible' })
+  t.equal(ok.type, 'ack')
+  const list = await ta.request('GET', `/chat/conversations/${conv.id}/messages`, { token: await ta.token('alice') })
+  t.same(list.body.items.filter((m: any) => m.kind === 'text').map((m: any) => m.content), ['\u200Bvisible'], 'only the visible one was stored')
+})
+
+t.test('a bad frame echoes its ref only when a valid frame could carry it (at most 128 characters)', async (t) => {
+  const ta = await startApp(t)
+  const alice = await ta.connect('alice')
+  alice.send({ type: 'explode', ref: 'r'.repeat(129) })
+  const err = await alice.next((f) => f.type === 'error')
+  t.match(err, { code: 'BAD_FRAME' })
+  t.notOk('ref' in err, 'an overlong ref is not echoed')
+  t.match(await alice.call({ type: 'explode' }), { code: 'BAD_FRAME' }, 'a short ref still is')
+})
