@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Channels } from './channels.ts'
-import { encode } from './delivery.ts'
+import { streamEndFrame } from './server-frames.ts'
 import type { ChatStorage } from './storage/types.ts'
 
 /**
@@ -57,7 +57,7 @@ export async function startAnswerSweep (deps: AnswerSweepDeps): Promise<AnswerSw
       const failed = await storage.failStaleAnswers(startedBefore, BATCH)
       for (const message of failed) {
         // The cached copy is replaced and every instance's sockets see the answer end, as when it finishes.
-        channels.updated(message, encode({ type: 'stream.end', conversationId: message.conversationId, message }))
+        channels.updated(message, streamEndFrame(message))
       }
       total += failed.length
       if (failed.length < BATCH || closed) break

@@ -4,6 +4,7 @@ import type { RawData, WebSocket } from 'ws'
 import type { ConversationManager } from './conversations.ts'
 import type { JoinResult } from './live.ts'
 import type { Subscriber, WireFrame } from './delivery.ts'
+import { ackFrame, errorFrame, joinedFrame, leftFrame, pongFrame, readyFrame } from './server-frames.ts'
 import { CHAT_ERR_BAD_FRAME, CHAT_ERR_NOT_FOUND, CHAT_ERR_QUEUE_FULL, toPublicError, type ChatErrorLike } from './errors.ts'
 import { parseClientFrame } from './frames.ts'
 import { newId } from './ids.ts'
@@ -130,8 +131,7 @@ export class ChatConnection implements HumanSocket {
     socket.on('close', () => { this.dispose() })
     socket.on('error', (err) => { ctx.log.debug({ err, userId: user.id }, 'chat socket error') })
     const { limits, heartbeatMs } = ctx.options
-    this.write(JSON.stringify({
-      type: 'ready',
+    this.write(readyFrame({
       userId: user.id,
       connectionId: this.id,
       heartbeatMs,
@@ -212,7 +212,7 @@ export class ChatConnection implements HumanSocket {
   subscriptionEnded (sub: SocketSubscription): void {
     if (this.subscriptions.get(sub.conversationId) !== sub) return
     this.subscriptions.delete(sub.conversationId)
-    this.write(JSON.stringify({ type: 'left', conversationId: sub.conversationId }))
+    this.write(leftFrame(sub.conversationId))
   }
 
   private receive (data: RawData, isBinary: boolean): void {
@@ -276,7 +276,7 @@ export class ChatConnection implements HumanSocket {
           this.subscriptions.delete(frame.conversationId)
           manager.leave(sub, frame.conversationId)
         }
-        this.reply(frame.ref, { type: 'left', conversationId: frame.conversationId })
+        this.write(leftFrame(frame.conversationId, frame.ref))
         return
       }
       case 'send':
@@ -286,7 +286,7 @@ export class ChatConnection implements HumanSocket {
       case 'cancel':
         return await manager.cancel(this.user, frame.conversationId, frame.messageId)
       case 'ping':
-        this.reply(frame.ref, { type: 'pong' })
+        this.write(pongFrame(frame.ref))
     }
   }
 
@@ -294,7 +294,7 @@ export class ChatConnection implements HumanSocket {
     const joined = await this.subscribe(frame.conversationId, frame.since)
     if (joined === undefined) return
     const { sub, result } = joined
-    this.reply(frame.ref, { type: 'joined', conversationId: frame.conversationId, ...result })
+    this.write(joinedFrame(frame.ref, { conversationId: frame.conversationId, ...result }))
     const last = result.messages.length === 0 ? 0 : result.messages[result.messages.length - 1].seq
     sub.open(Math.max(result.lastSeq, last))
   }
@@ -328,18 +328,13 @@ export class ChatConnection implements HumanSocket {
       joined.sub.open(joined.result.lastSeq)
     }
     await manager.send(this.user, frame, ({ message }) => {
-      this.reply(frame.ref, {
-        type: 'ack',
+      this.write(ackFrame(frame.ref, {
         conversationId: frame.conversationId,
         clientMessageId: frame.clientMessageId,
         messageId: message.id,
         seq: message.seq
-      })
+      }))
     })
-  }
-
-  private reply (ref: string | undefined, body: Record<string, unknown>): void {
-    this.write(JSON.stringify(ref === undefined ? body : { ...body, ref }))
   }
 
   private fail (thrown: unknown, ref: string | undefined): void {
@@ -348,11 +343,7 @@ export class ChatConnection implements HumanSocket {
     this.ctx.metrics.errors.inc({ code: pub.code, transport: 'ws' })
     if (pub.status >= 500) this.ctx.log.error({ err, userId: this.user.id }, 'chat frame failed')
     else this.ctx.log.info({ code: pub.code, userId: this.user.id, reason: pub.message }, 'chat frame rejected')
-    const frame: Record<string, unknown> = { type: 'error', code: pub.code, status: pub.status, message: pub.message }
-    const r = ref ?? err.ref
-    if (r !== undefined) frame.ref = r
-    if (pub.retryAfterMs !== undefined) frame.retryAfterMs = pub.retryAfterMs
-    this.write(JSON.stringify(frame))
+    this.write(errorFrame(ref ?? err.ref, pub))
   }
 
   private dispose (): void {

@@ -1,8 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { CachedConversation, ConversationCache } from './cache.ts'
 import type { Channels } from './channels.ts'
-import { createAnswerClaims } from './answer-claims.ts'
-import { encode, type WireFrame } from './delivery.ts'
+import { participantFrame, type WireFrame } from './server-frames.ts'
 import { coversUpTo, createLive } from './live.ts'
 import { checkContent, checkMetadata } from './message-limits.ts'
 import {
@@ -12,6 +11,7 @@ import {
 import { newId } from './ids.ts'
 import type { ChatMetrics } from './metrics.ts'
 import type { ResolvedOptions } from './options.ts'
+import type { Answers } from './answers.ts'
 import type { AgentParticipant } from './participants/participant.ts'
 import { createRateLimiter, type SharedCounter } from './rate-limit.ts'
 import type {
@@ -47,6 +47,8 @@ export function createConversationManager (deps: {
   /** Sends a frame to all of a user's sockets (joined to the conversation or not). */
   notify: (userId: string, frame: WireFrame) => void
   agents: Map<string, AgentParticipant>
+  /** Where a question's answer is claimed before it is stored (answers.ts). */
+  answers: Pick<Answers, 'claim' | 'settle'>
   /** Where all instances count per-user limits (the Redis fan-out's); each instance alone without it. */
   counter?: SharedCounter
 }) {
@@ -55,7 +57,7 @@ export function createConversationManager (deps: {
   const limiter = createRateLimiter(options.rateLimit, deps.counter)
 
   const isAdmin = (user: ChatUser): boolean => user.roles.includes(options.adminRole)
-  const claims = createAnswerClaims(agents)
+  const claims = deps.answers
   const users = createNameLookup(options.users, deps.log)
 
   function view (entry: CachedConversation): Conversation {
@@ -127,7 +129,7 @@ export function createConversationManager (deps: {
 
   function membershipFrame (conversationId: string, event: 'joined' | 'left', p: ParticipantRecord): WireFrame {
     const participant: Participant = { ...p, online: p.type === 'ai' || deps.isOnline(p.id) }
-    return encode({ type: 'participant', conversationId, event, participant })
+    return participantFrame(conversationId, event, participant)
   }
 
   async function appendMembership (entry: CachedConversation, event: 'joined' | 'left', p: ParticipantRecord): Promise<void> {
@@ -150,8 +152,6 @@ export function createConversationManager (deps: {
   return {
     ...live,
     isAdmin,
-    /** The agent and stored placeholder of a delivered question's claimed answer (once). */
-    takeClaim: claims.take,
     view,
     member,
 

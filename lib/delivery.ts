@@ -1,7 +1,7 @@
 import type { Message } from './schemas/entities.ts'
+import { messageFrame, type WireFrame } from './server-frames.ts'
 
-/** A frame as it goes out: serialized and UTF-8 encoded once, whatever the number of recipients. */
-export type WireFrame = Buffer
+export type { WireFrame }
 
 /** One socket's subscription to one conversation; receives pre-encoded frames. */
 export interface Subscriber {
@@ -21,15 +21,6 @@ export interface ChannelOptions {
   fill: (conversationId: string, after: number, before: number) => Promise<Message[]>
   gapMs: number
   onError: (err: unknown) => void
-}
-
-export function encode (frame: unknown): WireFrame {
-  return Buffer.from(JSON.stringify(frame))
-}
-
-export function messageFrame (message: Message): WireFrame {
-  const type = message.kind === 'ai' && message.status === 'streaming' ? 'stream.start' : 'message'
-  return encode({ type, conversationId: message.conversationId, message })
 }
 
 interface Pending {

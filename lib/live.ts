@@ -1,6 +1,7 @@
 import type { CachedConversation, ConversationCache } from './cache.ts'
 import type { Channels } from './channels.ts'
-import { encode, type Subscriber } from './delivery.ts'
+import type { Subscriber } from './delivery.ts'
+import { participantFrame, typingFrame } from './server-frames.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { AgentParticipant } from './participants/participant.ts'
 import type { ChatUser, Conversation, Message, Participant } from './schemas/entities.ts'
@@ -100,7 +101,7 @@ export function createLive (deps: {
         const p = entry.participants.get(user.id)
         if (p !== undefined) {
           const participant: Participant = { ...p, online: true }
-          channels.broadcast(id, encode({ type: 'participant', conversationId: id, event: 'online', participant }), user.id)
+          channels.broadcast(id, participantFrame(id, 'online', participant), user.id)
         }
       }
       const result: JoinResult = { conversation: view(entry), lastSeq: upto, messages, recovered }
@@ -116,7 +117,7 @@ export function createLive (deps: {
         const p = cache.peek(id)?.participants.get(sub.userId)
         if (p !== undefined) {
           const participant: Participant = { ...p, online: deps.isOnline(p.id) }
-          channels.broadcast(id, encode({ type: 'participant', conversationId: id, event: 'offline', participant }))
+          channels.broadcast(id, participantFrame(id, 'offline', participant))
         }
       }
       channels.release(ch)
@@ -124,7 +125,7 @@ export function createLive (deps: {
 
     async typing (user: ChatUser, id: string): Promise<void> {
       await member(user, id)
-      channels.broadcast(id, encode({ type: 'typing', conversationId: id, participantId: user.id }), user.id)
+      channels.broadcast(id, typingFrame(id, user.id), user.id)
     },
   }
 }

@@ -1,30 +1,21 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { startAnswerSweep } from './answer-sweep.ts'
+import { createAnswers } from './answers.ts'
 import { createAuth, type ChatAuth } from './auth.ts'
-import { createConversationCache, type CachedConversation, type ConversationCache } from './cache.ts'
-import { encode } from './delivery.ts'
+import { createConversationCache, type ConversationCache } from './cache.ts'
 import { createChannels, type Channels } from './channels.ts'
 import { createFanout, type Fanout } from './fanout/index.ts'
 import { ChatConnection } from './connection.ts'
 import { ConnectionRegistry } from './connections.ts'
 import { createConversationManager, type ConversationManager } from './conversations.ts'
-import { newId } from './ids.ts'
 import { createMetrics, type ChatMetrics } from './metrics.ts'
 import { createPresence } from './presence.ts'
 import type { ResolvedOptions } from './options.ts'
-import type { AgentApi, AgentParticipant } from './participants/participant.ts'
-import type { ChatUser, Message } from './schemas/entities.ts'
+import type { AgentParticipant } from './participants/participant.ts'
+import { participantFrame } from './server-frames.ts'
+import type { ChatUser } from './schemas/entities.ts'
 import { createStorage } from './storage/index.ts'
 import type { ChatStorage } from './storage/types.ts'
 import type { WebSocket } from 'ws'
-
-/** `stream.end` with the stored message; parts serialized as they streamed are spliced in, not serialized again. */
-function streamEndFrame (conversationId: string, message: Message, partsJson: string | undefined): Buffer {
-  if (partsJson === undefined || message.parts === undefined) return encode({ type: 'stream.end', conversationId, message })
-  const { parts, ...rest } = message
-  const head = JSON.stringify({ type: 'stream.end', conversationId, message: rest })
-  return Buffer.from(`${head.slice(0, -2)},"parts":${partsJson}}}`)
-}
 
 /** Everything the routes use; built once per plugin registration. */
 export interface ChatServices {
@@ -54,35 +45,9 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     cache,
     log,
     fanout,
-    onDeliver (message, remote) {
-      // Agents hear every message of the conversations they are in (an evicted one is loaded again).
-      if (agents.size === 0) return
-      // The agent that claimed this question answers it, even if it left the conversation meanwhile:
-      // its placeholder is stored and must be finished. Claims are made where the question is stored, so
-      // each question is answered once, by the instance that stored it.
-      const claim = manager.takeClaim(message)
-      if (claim !== undefined) agents.get(claim.agentId)?.onMessage(message.conversationId, message, claim.reply)
-      if (remote) return // the instance that stored it tells its agents
-      const except = claim?.agentId
-      const entry = cache.peek(message.conversationId)
-      if (entry !== undefined) {
-        tellAgents(entry, message, except)
-      } else {
-        cache.get(message.conversationId).then((loaded) => { tellAgents(loaded, message, except) },
-          (err: unknown) => { log.error({ err }, 'chat AI notification failed') })
-      }
-    },
-    onDeleted (id) {
-      for (const agent of agents.values()) agent.cancel(id)
-    }
+    onDeliver (message, remote) { answers.delivered(message, remote) },
+    onDeleted (id) { answers.deleted(id) }
   })
-
-  /** Every AI participant of the conversation but `except` hears the message. */
-  function tellAgents (entry: CachedConversation | null, message: Message, except: string | undefined): void {
-    for (const p of entry?.participants.values() ?? []) {
-      if (p.type === 'ai' && p.id !== except) agents.get(p.id)?.onMessage(message.conversationId, message)
-    }
-  }
   const metrics = createMetrics({ conversations: () => cache.size, channels: () => channels.size })
   const connections = new ConnectionRegistry({
     heartbeatMs: options.heartbeatMs,
@@ -101,7 +66,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
         const entry = cache.peek(ch.id)
         for (const id of userIds) {
           const p = entry?.participants.get(id)
-          if (p !== undefined) ch.broadcast(encode({ type: 'participant', conversationId: ch.id, event: 'offline', participant: { ...p, online: false } }))
+          if (p !== undefined) ch.broadcast(participantFrame(ch.id, 'offline', { ...p, online: false }))
         }
       }
     }
@@ -114,6 +79,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     metrics,
     log,
     agents,
+    answers: { claim: (entry, question) => answers.claim(entry, question), settle: (question, result) => { answers.settle(question, result) } },
     isOnline: (id) => presence.isOnline(id),
     counter: fanout.counter,
     notify: (id, frame) => {
@@ -122,36 +88,16 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     }
   })
 
-  const api: AgentApi = {
-    async participants (conversationId) {
-      const entry = await cache.get(conversationId)
-      return entry === null ? [] : [...entry.participants.values()]
-    },
-    async recentMessages (conversationId, limit) {
-      const entry = await cache.get(conversationId)
-      if (entry === null) return []
-      const hi = entry.record.lastSeq + 1
-      return cache.window(entry, Math.max(0, hi - 1 - limit), hi) ??
-        await storage.getMessages(conversationId, { limit })
-    },
-    async post (conversationId, draft) {
-      return await manager.post(conversationId, { ...draft, id: draft.id ?? newId(), createdAt: new Date().toISOString() })
-    },
-    broadcast (conversationId, frame) {
-      channels.broadcast(conversationId, Buffer.from(frame))
-    },
-    flush (conversationId) {
-      channels.peek(conversationId)?.flush()
-    },
-    async finish (conversationId, messageId, patch, encoded, ended) {
-      const message = await storage.updateMessage(conversationId, messageId, patch, encoded)
-      if (message === null) return null
-      ended?.(message) // no await from here to the broadcast: a joining socket sees the answer listed or ended
-      channels.updated(message, streamEndFrame(conversationId, message, encoded?.parts))
-      return message
-    }
-  }
-  for (const agent of agents.values()) agent.attach(api, { log, metrics })
+  const answers = createAnswers({
+    agents,
+    storage,
+    cache,
+    channels,
+    log,
+    metrics,
+    post: manager.post,
+    timeoutMs: options.ai?.timeoutMs ?? 30_000
+  })
   await fanout.start({
     event (event) {
       if (event.type === 'notify') connections.notify(event.userId, Buffer.from(event.frame))
@@ -160,8 +106,8 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     },
     resync () { channels.resync() }
   })
-  // After the fan-out starts: the answers it ends reach the sockets of every instance.
-  const sweep = await startAnswerSweep({ storage, channels, log, timeoutMs: options.ai?.timeoutMs ?? 30_000, alone: !fanout.shared })
+  // After the fan-out starts: the answers the sweep ends reach the sockets of every instance.
+  await answers.start({ alone: !fanout.shared })
 
   return {
     options,
@@ -186,8 +132,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
       return conn
     },
     async close () {
-      await sweep.close()
-      await Promise.all([...agents.values()].map(async (a) => { await a.close() }))
+      await answers.close()
       channels.close()
       presence.close()
       await fanout.close()

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { newId } from '../ids.ts'
 import type { ChatMetrics } from '../metrics.ts'
 import type { Message, MessageStatus } from '../schemas/entities.ts'
+import { streamChunk, streamChunkHead } from '../server-frames.ts'
 import type { MessageDraft } from '../storage/types.ts'
 import { buildAskParams, frameType, mentionPattern, readableAnswer, type AskParams, type ContextLimits } from './nlweb-context.ts'
 import type { AgentApi, AgentParticipant } from './participant.ts'
@@ -189,14 +190,14 @@ export class NLWebParticipant implements AgentParticipant {
     const askedAt = performance.now()
 
     const partJsons: string[] = []
-    const chunkHead = `{"type":"stream.chunk","conversationId":${JSON.stringify(conversationId)},"messageId":${JSON.stringify(id)},"index":`
+    const chunkHead = streamChunkHead(conversationId, id)
     const sink: AskSink = {
       write: (frame) => {
         if (controller.signal.aborted) return
         if (parts.length === 0) this.metrics?.aiFirstChunkSeconds.observe((performance.now() - askedAt) / 1000)
         // Each part is serialized once: for its chunk, for the stored answer and for stream.end.
         const partJson = JSON.stringify(frame) ?? 'null'
-        const chunk = `${chunkHead}${parts.length},"part":${partJson}}`
+        const chunk = streamChunk(chunkHead, parts.length, partJson)
         // Counted in `streaming` in the same step as it is broadcast: a socket joining sees it in one or the other.
         parts.push(frame)
         partJsons.push(partJson)
@@ -236,11 +237,8 @@ export class NLWebParticipant implements AgentParticipant {
       await api.finish(conversationId, id, patch, { parts: partsJson }, () => { this.untrack(conversationId, run) })
       this.metrics?.aiAnswers.inc({ status })
     } catch (err) {
-      // Not stored: clients still get an end (failed), so none waits on a stream that will not finish.
+      // Not stored: AgentApi.finish still sent the end (failed), so no client waits on this stream.
       this.log?.error({ err, conversationId }, 'chat AI answer could not be stored')
-      const failed: Message = { ...reply, ...patch, status: 'failed' }
-      this.untrack(conversationId, run)
-      api.broadcast(conversationId, JSON.stringify({ type: 'stream.end', conversationId, message: failed }))
     } finally {
       this.untrack(conversationId, run)
     }

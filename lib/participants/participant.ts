@@ -54,8 +54,9 @@ export interface AgentApi {
   flush (conversationId: string): void
   /**
    * Rewrites a posted message, then sends `stream.end` with the stored result. `ended` runs in the same
-   * synchronous step as that stream.end is sent (not when nothing was stored): where an agent stops listing
-   * the answer in `streaming`.
+   * synchronous step as that stream.end is sent: where an agent stops listing the answer in `streaming`.
+   * When the rewrite cannot be stored, the answer still ends for every viewer (`stream.end` with status
+   * 'failed', `ended` called) and the promise rejects; null when the message no longer exists.
    */
   finish (
     conversationId: string, messageId: string, patch: MessagePatch, encoded?: EncodedPatch, ended?: (message: Message) => void

@@ -2,6 +2,7 @@ import t from 'tap'
 import type { AgentApi, AgentParticipant } from '../../lib/index.ts'
 import { NLWebParticipant } from '../../lib/index.ts'
 import type { Message } from '../../lib/schemas/entities.ts'
+import { createMemoryStorage, type ChatStorage } from '../../lib/index.ts'
 import { createConversation, startApp } from '../helpers/app.ts'
 
 /** An agent of the host's own, through the same seam as the NLWeb one: it echoes every human message. */
@@ -84,17 +85,23 @@ t.test('NLWebParticipant answers only the questions it claimed, into the placeho
   t.match(JSON.parse(chunks[0]), { type: 'stream.chunk', messageId: reply.id, index: 0, part: { message_type: 'summary' } })
 })
 
-t.test('an answer that cannot be stored still ends its stream, as failed', async (t) => {
-  const frames: string[] = []
-  const api = apiWith({
-    broadcast (conversationId, frame) { frames.push(frame) },
-    async finish () { throw new Error('disk full') }
-  })
-  const ai = new NLWebParticipant({ handler: async (params, sink) => { await sink.write({ message_type: 'summary', message: 'x' }) } })
-  ai.attach(api)
-  const question: Message = { id: 'q', conversationId: 'c', seq: 1, kind: 'text', sender: { id: 'alice', name: 'Alice', type: 'human' }, content: 'soup', createdAt: '' }
-  const reply: Message = { ...(ai.replyDraft('c', question, 1) as Message), conversationId: 'c', seq: 2, replyTo: 1 }
-  ai.onMessage('c', question, reply)
-  await ai.close()
-  t.match(JSON.parse(frames[frames.length - 1]), { type: 'stream.end', message: { id: reply.id, status: 'failed', seq: 2 } })
+t.test('an answer that cannot be stored still ends its stream, as failed, for every viewer', async (t) => {
+  // A store that takes the question and its placeholder but cannot store the finished answer.
+  const inner = createMemoryStorage()
+  const storage: ChatStorage = {
+    ...inner,
+    async updateMessage () { throw new Error('disk full') }
+  }
+  const ta = await startApp(t, { storage }, { askHandler: async (params, sink) => { await sink.write({ message_type: 'summary', message: 'x' }) } })
+  const conv = await createConversation(ta, 'alice', [], { ai: true })
+  const alice = await ta.connect('alice')
+  await alice.call({ type: 'join', conversationId: conv.id })
+  const ack = await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: 'q', content: '@assistant soup' })
+  const start = await alice.next((f) => f.type === 'stream.start')
+  const end = await alice.next((f) => f.type === 'stream.end')
+  t.match(end.message, { id: start.message.id, status: 'failed', seq: ack.seq + 1, replyTo: ack.seq, parts: [{ message_type: 'summary' }] })
+  // A socket joining afterwards is not shown a stream that will not finish.
+  const bob = await ta.connect('alice')
+  const joined = await bob.call({ type: 'join', conversationId: conv.id })
+  t.same(joined.streaming ?? [], [], 'nothing listed as streaming')
 })

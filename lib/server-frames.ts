@@ -1,0 +1,86 @@
+import type { Message, Participant } from './schemas/entities.ts'
+import type {
+  AckFrame, ErrorFrame, JoinedFrame, ParticipantEvent, ReadyFrame, ServerFrame
+} from './schemas/server-frames.ts'
+
+/**
+ * Every frame the server sends is built here, to the shapes of `schemas/server-frames.ts` (the client's types
+ * and docs/protocol.md come from the same schemas). A frame is serialized and UTF-8 encoded once, however
+ * many sockets it goes to.
+ */
+
+/** A frame as it goes out. */
+export type WireFrame = Buffer
+
+export function encode (frame: ServerFrame): WireFrame {
+  return Buffer.from(JSON.stringify(frame))
+}
+
+/** A stored message: `stream.start` for an AI answer still streaming, `message` for anything else. */
+export function messageFrame (message: Message): WireFrame {
+  const type = message.kind === 'ai' && message.status === 'streaming' ? 'stream.start' : 'message'
+  return encode({ type, conversationId: message.conversationId, message })
+}
+
+export function participantFrame (conversationId: string, event: ParticipantEvent, participant: Participant): WireFrame {
+  return encode({ type: 'participant', conversationId, event, participant })
+}
+
+export function typingFrame (conversationId: string, participantId: string): WireFrame {
+  return encode({ type: 'typing', conversationId, participantId })
+}
+
+/**
+ * The head of every `stream.chunk` of one answer, up to its `index`: a chunk is this, the index, and the part
+ * serialized once (that same JSON goes into the stored answer and its `stream.end`).
+ */
+export function streamChunkHead (conversationId: string, messageId: string): string {
+  return `{"type":"stream.chunk","conversationId":${JSON.stringify(conversationId)},"messageId":${JSON.stringify(messageId)},"index":`
+}
+
+export function streamChunk (head: string, index: number, partJson: string): string {
+  return `${head}${index},"part":${partJson}}`
+}
+
+/** `stream.end` with the final message; `partsJson`, its parts as they were serialized for the chunks, is spliced in. */
+export function streamEndFrame (message: Message, partsJson?: string): WireFrame {
+  const { conversationId } = message
+  if (partsJson === undefined || message.parts === undefined) return encode({ type: 'stream.end', conversationId, message })
+  const { parts, ...rest } = message
+  const head = JSON.stringify({ type: 'stream.end', conversationId, message: rest })
+  return Buffer.from(`${head.slice(0, -2)},"parts":${partsJson}}}`)
+}
+
+// Replies to one socket: serialized to a string, written to that socket only.
+
+export function readyFrame (frame: Omit<ReadyFrame, 'type'>): string {
+  return JSON.stringify({ type: 'ready', ...frame } satisfies ReadyFrame)
+}
+
+export function joinedFrame (ref: string | undefined, body: Omit<JoinedFrame, 'type' | 'ref'>): string {
+  return JSON.stringify(withRef({ type: 'joined', ...body } satisfies JoinedFrame, ref))
+}
+
+export function leftFrame (conversationId: string, ref?: string): string {
+  return JSON.stringify(withRef({ type: 'left', conversationId }, ref))
+}
+
+export function ackFrame (ref: string | undefined, body: Omit<AckFrame, 'type' | 'ref'>): string {
+  return JSON.stringify(withRef({ type: 'ack', ...body } satisfies AckFrame, ref))
+}
+
+export function pongFrame (ref?: string): string {
+  return JSON.stringify(withRef({ type: 'pong' }, ref))
+}
+
+export function errorFrame (ref: string | undefined, body: Omit<ErrorFrame, 'type' | 'ref'>): string {
+  const frame: ErrorFrame = { type: 'error', code: body.code, status: body.status, message: body.message }
+  if (ref !== undefined) frame.ref = ref
+  if (body.retryAfterMs !== undefined) frame.retryAfterMs = body.retryAfterMs
+  return JSON.stringify(frame)
+}
+
+/** `ref` goes last, and only when the client frame had one. */
+function withRef<F extends ServerFrame> (frame: F, ref: string | undefined): F {
+  return ref === undefined ? frame : { ...frame, ref }
+}
