@@ -12,7 +12,7 @@ export async function createStorage (config: ResolvedOptions['storage']): Promis
   const type = typeof config === 'string' ? config : config.type
   if (type === 'sqlite' && typeof config === 'object' && 'filename' in config) {
     const { createSqliteStorage } = await loadDriver('better-sqlite3', 'SQLite storage', async () => await import('./sqlite.ts'))
-    return createSqliteStorage({ filename: config.filename })
+    return createSqliteStorage(config) // filename, and lockTimeoutMs / maxSizeBytes when the options allow them
   }
   if (type === 'postgres' && typeof config === 'object' && 'type' in config && config.type === 'postgres') {
     const { createPostgresStorage } = await loadDriver('pg', 'PostgreSQL storage', async () => await import('./postgres.ts'))

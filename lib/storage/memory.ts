@@ -38,6 +38,7 @@ export function createMemoryStorage (): ChatStorage {
     async init () {},
     async close () {},
     async ping () {},
+    async probe () {}, // memory always takes a write
 
     async createConversation (record, participants) {
       conversations.set(record.id, {

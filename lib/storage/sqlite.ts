@@ -1,16 +1,35 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { startCheckpointer } from './sqlite-checkpointer.ts'
-import { CHAT_ERR_NOT_FOUND } from '../errors.ts'
+import { sqliteFault, unavailable } from './sqlite-errors.ts'
+import { CHAT_ERR_NOT_FOUND, CHAT_ERR_UNAVAILABLE } from '../errors.ts'
 import type { ConversationRecord, Message, ParticipantRecord } from '../schemas/entities.ts'
 import { optional, rowReader, type ConversationRowOf, type MessageRowOf, type ParticipantRow } from './rows.ts'
 import type { AddParticipantResult, AppendResult, AuditEntry, ChatStorage, MessageDraft, ReplyFor } from './types.ts'
 
 export interface SqliteStorageOptions {
-  /** Path of the database file (its directory is created if missing), or ':memory:'. */
+  /** Path of the database file (its directory is created if missing, at `init` only), or ':memory:'. */
   filename: string
+  /**
+   * How long a call waits for another connection's write lock, retrying with timers (never blocking the event
+   * loop), before it fails with CHAT_ERR_UNAVAILABLE. Default 1000 ms.
+   */
+  lockTimeoutMs?: number
+  /**
+   * The largest the database may grow, in bytes (SQLite's `max_page_count`). Past it, writes fail as on a full
+   * disk: CHAT_ERR_UNAVAILABLE, and the health check reports the storage down until room is freed.
+   */
+  maxSizeBytes?: number
 }
+
+const DEFAULT_LOCK_TIMEOUT_MS = 1000
+/** `init` waits longer: several processes may be starting on one file at once. */
+const INIT_LOCK_TIMEOUT_MS = 10_000
+/** The longest pause between two tries of a locked database. */
+const MAX_PAUSE_MS = 25
+/** Room the health probe allocates (and frees): health says ok only while a message of this size still fits. */
+const PROBE_RESERVE_BYTES = 64 * 1024
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS conversations (
@@ -35,6 +54,8 @@ CREATE INDEX IF NOT EXISTS messages_streaming_answers ON messages (created_at) W
 CREATE TABLE IF NOT EXISTS audit (
   id TEXT PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT, details TEXT
 );
+-- The health probe's write: one row kept (when it last passed), one written and deleted to prove room.
+CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, at TEXT NOT NULL, pad BLOB);
 `
 
 type ConversationRow = ConversationRowOf<string>
@@ -63,7 +84,9 @@ function toAudit (row: AuditRow): AuditEntry {
 function prepare (db: Database.Database) {
   const s = <R = unknown> (sql: string): Statement<R> => db.prepare<unknown[], R>(sql)
   return {
-    ping: s('SELECT 1'),
+    probeMark: s(`INSERT INTO health (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`),
+    probeReserve: s('INSERT INTO health (id, at, pad) VALUES (2, ?, zeroblob(?))'),
+    probeRelease: s('DELETE FROM health WHERE id = 2'),
     insertConversation: s(`INSERT INTO conversations (id, title, created_by, created_at, updated_at, last_seq, metadata, closed_at)
       VALUES (@id, @title, @createdBy, @createdAt, @updatedAt, @lastSeq, @metadata, @closedAt)`),
     getConversation: s<ConversationRow>('SELECT * FROM conversations WHERE id = ?'),
@@ -110,26 +133,37 @@ function prepare (db: Database.Database) {
 }
 
 
-/** Opens the file, creates the tables and prepares every statement and transaction once. */
-function connect (filename: string) {
-  if (filename !== ':memory:' && filename !== '') mkdirSync(dirname(filename), { recursive: true })
-  const db = new Database(filename)
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
-  db.exec(SCHEMA)
+/** Opens the file (fileMustExist: a reopen never creates an empty database), creates the tables, prepares once. */
+function connect (filename: string, opts: { create: boolean, maxSizeBytes?: number }) {
+  if (opts.create && filename !== ':memory:' && filename !== '') mkdirSync(dirname(filename), { recursive: true })
+  // timeout 0: a locked database fails at once (SQLITE_BUSY) and the caller waits asynchronously, off the event loop.
+  const db = new Database(filename, { fileMustExist: !opts.create, timeout: 0 })
+  try {
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = NORMAL')
+    db.exec(SCHEMA)
+    if (opts.maxSizeBytes !== undefined) {
+      const pageSize = db.pragma('page_size', { simple: true }) as number
+      db.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxSizeBytes / pageSize))}`)
+    }
+  } catch (err) {
+    db.close()
+    throw err
+  }
   const q = prepare(db)
 
-  // Transactions are IMMEDIATE where they read before writing: the write lock is taken first, so another
-  // connection cannot slip in between the read and the write (and no SQLITE_BUSY_SNAPSHOT midway).
+  // Transactions that write are IMMEDIATE: the write lock is taken first (a busy database fails at BEGIN, before
+  // anything ran, so the whole call can be retried), and another connection cannot slip in between a read and
+  // the write (no SQLITE_BUSY_SNAPSHOT midway).
   const create = db.transaction((record: ConversationRecord, participants: ParticipantRecord[]) => {
     q.insertConversation.run({ ...record, metadata: json(record.metadata), closedAt: orNull(record.closedAt) })
     for (const p of participants) q.insertParticipant.run({ ...p, conversationId: record.id })
-  })
+  }).immediate
   const remove = db.transaction((id: string) => {
     q.deleteMessages.run(id)
     q.deleteParticipants.run(id)
     return q.deleteConversation.run(id).changes > 0
-  })
+  }).immediate
   const addParticipant = db.transaction((conversationId: string, p: ParticipantRecord, max: number): AddParticipantResult => {
     if (q.getConversation.get(conversationId) === undefined) return 'missing'
     if (q.hasParticipant.get(conversationId, p.id) !== undefined) return 'exists'
@@ -173,101 +207,211 @@ function connect (filename: string) {
     q.failStaleAnswers.all({ startedBefore, limit }).map(toMessage)
       .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0))).immediate
 
-  return { db, q, create, remove, addParticipant, append, failStale }
+  // A committed write of its own (the write lock, the WAL), plus room for PROBE_RESERVE_BYTES more: the
+  // reserve's pages are allocated (past the size limit or a full disk: SQLITE_FULL) and freed again at once.
+  const probe = db.transaction((at: string) => {
+    q.probeMark.run(at)
+    q.probeReserve.run(at, PROBE_RESERVE_BYTES)
+    q.probeRelease.run()
+  }).immediate
+
+  return { db, q, create, remove, addParticipant, append, failStale, probe }
+}
+
+type Connection = ReturnType<typeof connect>
+
+/** Which file a path names now: device and inode, or undefined when there is none (or it cannot be read). */
+function fileAt (filename: string): { dev: bigint, ino: bigint } | undefined {
+  try {
+    const st = statSync(filename, { bigint: true, throwIfNoEntry: false })
+    return st === undefined ? undefined : { dev: st.dev, ino: st.ino }
+  } catch {
+    return undefined
+  }
 }
 
 /**
  * Keeps everything in one SQLite file (WAL mode), shared safely by several processes on one machine: seq comes
  * from `last_seq` bumped inside an IMMEDIATE transaction, which SQLite serialises across connections.
  * Every read builds fresh objects, so callers always get copies.
+ *
+ * Faults of the database (disk full, I/O errors, read-only, a file deleted or damaged, a lock held too long)
+ * reject with CHAT_ERR_UNAVAILABLE (503, `retryAfterMs`), see sqlite-errors.ts. Nothing waits on the event
+ * loop: a locked database is retried with timers for `lockTimeoutMs`. A database file deleted (or replaced)
+ * while open is noticed after every write, which then fails, since on Linux the unlinked file still accepts
+ * writes that would vanish on restart. The connection is then dropped; every call tries to open the file
+ * again, and succeeds once a database file is back at the path (restored by an operator). It never creates an
+ * empty one in its place while running: that happens only at `init`, like on a first start.
  */
 export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
-  let c: ReturnType<typeof connect>
-  let q: ReturnType<typeof prepare>
+  const { filename, maxSizeBytes } = opts
+  const lockTimeoutMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS
+  const onDisk = filename !== ':memory:' && filename !== ''
+  /** The open connection; undefined before init, after close and while the file is missing. */
+  let c: Connection | undefined
+  /** The file `c` has open, to tell when the path no longer leads to it. */
+  let opened: { dev: bigint, ino: bigint } | undefined
+  let closed = false
   let checkpointer: { stop: () => Promise<void> } | undefined
+
+  function start (create: boolean): Connection {
+    const conn = connect(filename, { create, maxSizeBytes })
+    opened = onDisk ? fileAt(filename) : undefined
+    if (onDisk) {
+      // Checkpoints happen in a worker; the main connection steps in only if the WAL grows past ~40 MB.
+      conn.db.pragma('wal_autocheckpoint = 10000')
+      checkpointer = startCheckpointer(filename)
+    }
+    c = conn
+    return conn
+  }
+
+  /**
+   * Gives up a connection whose file is gone. Closing is safe: SQLite skips the checkpoint (and the deletion
+   * of the -wal and -shm files by name) when the database file has moved, so a restored file is left alone.
+   */
+  function drop (): void {
+    const conn = c
+    c = undefined
+    opened = undefined
+    const worker = checkpointer
+    checkpointer = undefined
+    worker?.stop().catch(() => {})
+    try { conn?.db.close() } catch {}
+  }
+
+  /** The connection, reopened if the file came back; UNAVAILABLE while closed or missing. */
+  function connection (): Connection {
+    if (c !== undefined) return c
+    if (closed) throw unavailable('cantopen', new Error('the storage is closed'))
+    if (!onDisk || fileAt(filename) === undefined) throw unavailable('missing')
+    return start(false)
+  }
+
+  /** After a write: throws (and drops the connection) if the path no longer leads to the file written. */
+  function verify (): void {
+    if (opened === undefined) return
+    const now = fileAt(filename)
+    if (now !== undefined && now.dev === opened.dev && now.ino === opened.ino) return
+    drop()
+    throw unavailable('missing', new Error(`the database file ${filename} was deleted or replaced while open; the last write is not kept`))
+  }
+
+  /** A driver error as the chat's: faults are UNAVAILABLE; an I/O fault may mean the file went away. */
+  function fault (err: unknown): unknown {
+    const kind = sqliteFault(err)
+    if (kind === undefined || err instanceof CHAT_ERR_UNAVAILABLE) return err
+    if ((kind === 'io' || kind === 'cantopen' || kind === 'readonly') && c !== undefined) {
+      try { verify() } catch (missing) { (missing as Error).cause = err; return missing }
+    }
+    return unavailable(kind, err)
+  }
+
+  /**
+   * Runs `op` on the connection. A busy database is retried with a growing pause (timers, never a blocking
+   * wait) until `lockTimeoutMs` has passed; a write is checked to have reached the file at the path.
+   */
+  async function run<T> (write: boolean, op: (conn: Connection) => T, patience = lockTimeoutMs, get = connection): Promise<T> {
+    const deadline = performance.now() + patience
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = op(get())
+        if (write) verify()
+        return result
+      } catch (err) {
+        const left = deadline - performance.now()
+        if (sqliteFault(err) !== 'locked' || left <= 0) throw fault(err)
+        const pause = Math.min(left, Math.min(2 ** attempt, MAX_PAUSE_MS) * (0.5 + Math.random()))
+        await new Promise((resolve) => setTimeout(resolve, Math.max(1, pause)))
+      }
+    }
+  }
+
+  const probe = async (): Promise<void> => {
+    await run(true, (conn) => { conn.probe(new Date().toISOString()) })
+  }
 
   return {
     name: 'sqlite',
 
     async init () {
-      c = connect(opts.filename)
-      q = c.q
-      if (c.db.memory) return
-      // Checkpoints happen in a worker; the main connection steps in only if the WAL grows past ~40 MB.
-      c.db.pragma('wal_autocheckpoint = 10000')
-      checkpointer = startCheckpointer(opts.filename)
+      closed = false
+      // Starting up: other processes may be creating the tables too, so the lock gets longer than a request.
+      await run(false, () => {}, Math.max(lockTimeoutMs, INIT_LOCK_TIMEOUT_MS), () => c ?? start(true))
     },
 
     async close () {
+      closed = true
       await checkpointer?.stop()
       checkpointer = undefined
-      if (c?.db.open) c.db.close()
+      if (c?.db.open === true) c.db.close()
+      c = undefined
     },
 
-    async ping () {
-      q.ping.get()
-    },
+    /** The health check's: the write probe, not only a read. */
+    ping: probe,
+    probe,
 
     async createConversation (record, participants) {
-      c.create(record, participants)
+      await run(true, (c) => { c.create(record, participants) })
     },
 
     async getConversation (id) {
-      const row = q.getConversation.get(id)
+      const row = await run(false, (c) => c.q.getConversation.get(id))
       return row === undefined ? null : toConversation(row)
     },
 
     async updateConversation (id, patch) {
-      const row = q.updateConversation.get({
+      const row = await run(true, (c) => c.q.updateConversation.get({
         id,
         title: orNull(patch.title),
         metadata: json(patch.metadata),
         closedAt: orNull(patch.closedAt),
         updatedAt: new Date().toISOString()
-      })
+      }))
       return row === undefined ? null : toConversation(row)
     },
 
     async deleteConversation (id) {
-      return c.remove(id)
+      return await run(true, (c) => c.remove(id))
     },
 
     async listConversations ({ userId, limit, cursor }) {
       const params = { userId, cursor: orNull(cursor), limit: Math.max(0, limit) + 1 }
-      const rows = userId === undefined ? q.listConversations.all(params) : q.listUserConversations.all(params)
+      const rows = await run(false, (c) => userId === undefined ? c.q.listConversations.all(params) : c.q.listUserConversations.all(params))
       const items = rows.slice(0, Math.max(0, limit)).map(toConversation)
       return { items, nextCursor: rows.length > items.length && items.length > 0 ? items[items.length - 1].id : null }
     },
 
     async countConversations () {
-      return q.countConversations.get() as number
+      return await run(false, (c) => c.q.countConversations.get() as number)
     },
 
     async getParticipants (conversationId) {
-      return q.getParticipants.all(conversationId).map(toParticipant)
+      return (await run(false, (c) => c.q.getParticipants.all(conversationId))).map(toParticipant)
     },
 
     async addParticipant (conversationId, participant, max) {
-      return c.addParticipant(conversationId, participant, max)
+      return await run(true, (c) => c.addParticipant(conversationId, participant, max))
     },
 
     async removeParticipant (conversationId, userId) {
-      return q.removeParticipant.run(conversationId, userId).changes > 0
+      return await run(true, (c) => c.q.removeParticipant.run(conversationId, userId).changes > 0)
     },
 
     async appendMessage (conversationId, draft, reply) {
-      return c.append(conversationId, draft, reply)
+      return await run(true, (c) => c.append(conversationId, draft, reply))
     },
 
     async updateMessage (conversationId, id, patch, encoded) {
-      const row = q.updateMessage.get({
+      const row = await run(true, (c) => c.q.updateMessage.get({
         conversationId,
         id,
         content: orNull(patch.content),
         parts: patch.parts === undefined ? null : encoded?.parts ?? json(patch.parts),
         status: orNull(patch.status),
         metadata: json(patch.metadata)
-      })
+      }))
       if (row === undefined) return null
       const message = toMessage(row)
       // The parts just written are not read back and parsed again: the caller's (large) answer is returned.
@@ -277,24 +421,24 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
 
     async getMessages (conversationId, { after, before, limit }) {
       const params = { conversationId, after: after ?? 0, before: orNull(before), limit: Math.max(0, limit) }
-      return (after === undefined ? q.newestMessages : q.messagesAfter).all(params).map(toMessage)
+      return (await run(false, (c) => (after === undefined ? c.q.newestMessages : c.q.messagesAfter).all(params))).map(toMessage)
     },
 
     async findMessageByClientId (conversationId, senderId, clientMessageId) {
-      const row = q.findByClientId.get(conversationId, senderId, clientMessageId)
+      const row = await run(false, (c) => c.q.findByClientId.get(conversationId, senderId, clientMessageId))
       return row === undefined ? null : toMessage(row)
     },
 
     async failStaleAnswers (startedBefore, limit) {
-      return c.failStale(startedBefore, Math.max(0, limit))
+      return await run(true, (c) => c.failStale(startedBefore, Math.max(0, limit)))
     },
 
     async appendAudit (entry) {
-      q.insertAudit.run(entry.id, entry.at, entry.actor, entry.action, orNull(entry.target), json(entry.details))
+      await run(true, (c) => { c.q.insertAudit.run(entry.id, entry.at, entry.actor, entry.action, orNull(entry.target), json(entry.details)) })
     },
 
     async listAudit ({ limit, before }) {
-      return q.listAudit.all({ before: orNull(before), limit: Math.max(0, limit) }).map(toAudit)
+      return (await run(false, (c) => c.q.listAudit.all({ before: orNull(before), limit: Math.max(0, limit) }))).map(toAudit)
     }
   }
 }

@@ -20,8 +20,17 @@ export interface ChatStorage {
   init (): Promise<void>
   /** Release connections. */
   close (): Promise<void>
-  /** Cheap round trip for health checks; rejects when the storage cannot serve. */
+  /**
+   * Cheap round trip for health checks; rejects when the storage cannot serve. A storage with `probe` may run
+   * it here (SQLite does), so that health sees writes failing, not only reads.
+   */
   ping (): Promise<void>
+  /**
+   * Optional: proves the storage can take a write now (a small committed or rolled-back write, never a message
+   * or any row the other methods return). Rejects with CHAT_ERR_UNAVAILABLE (with `retryAfterMs`) while writes
+   * would fail: disk full, read-only, the file gone, a lock held too long, the server unreachable.
+   */
+  probe? (): Promise<void>
 
   /** Stores a new conversation with its first participants (no messages). */
   createConversation (conversation: ConversationRecord, participants: ParticipantRecord[]): Promise<void>
