@@ -59,6 +59,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     isLocal: (userId) => connections.isOnline(userId),
     localUsers: () => connections.users(),
     ttlMs: (typeof options.fanout === 'object' && 'presenceTtlMs' in options.fanout ? options.fanout.presenceTtlMs : undefined) ?? 15_000,
+    onError (err) { log.debug({ err }, 'chat presence: the instance directory is unreachable') },
     onGone (userIds) {
       log.info({ users: userIds.length }, 'chat presence: an instance went silent; its users are offline')
       // Their instance died: nobody sent their `offline`; every instance tells its own sockets.
@@ -106,6 +107,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     },
     resync () { channels.resync() }
   })
+  await presence.start()
   // After the fan-out starts: the answers the sweep ends reach the sockets of every instance.
   await answers.start({ alone: !fanout.shared })
 
@@ -134,7 +136,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     async close () {
       await answers.close()
       channels.close()
-      presence.close()
+      await presence.close()
       await fanout.close()
       await storage.close()
     }

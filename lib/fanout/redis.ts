@@ -98,6 +98,32 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
       }
     },
 
+    instances: {
+      async beat (instance, users, ttlMs) {
+        if (pub.status !== 'ready') throw new Error('Redis is not connected')
+        await pub.multi().set(`${channel}:instance:${instance}`, JSON.stringify(users), 'PX', ttlMs).sadd(`${channel}:instances`, instance).exec()
+      },
+      async alive () {
+        if (pub.status !== 'ready') throw new Error('Redis is not connected')
+        const ids = await pub.smembers(`${channel}:instances`)
+        const alive = new Map<string, string[]>()
+        if (ids.length === 0) return alive
+        const records = await pub.mget(ids.map((id) => `${channel}:instance:${id}`))
+        const expired: string[] = []
+        ids.forEach((id, i) => {
+          const record = records[i]
+          if (record === null || record === undefined) expired.push(id)
+          else alive.set(id, JSON.parse(record) as string[])
+        })
+        if (expired.length > 0) pub.srem(`${channel}:instances`, ...expired).catch(onError)
+        return alive
+      },
+      async remove (instance) {
+        if (pub.status !== 'ready') return
+        await pub.multi().del(`${channel}:instance:${instance}`).srem(`${channel}:instances`, instance).exec()
+      }
+    },
+
     publish (event) {
       if (closed) return
       const text = JSON.stringify({ i: me, e: event })

@@ -20,8 +20,21 @@ export type FanoutEvent =
   | { type: 'presence', instance: string, userId: string, online: boolean }
   /** `instance` is alive, with these users online on it. */
   | { type: 'heartbeat', instance: string, users: string[] }
-  /** `instance` has just started: the others answer with a heartbeat. */
+  /** `instance` has just started: the others answer with a heartbeat (fan-outs without an instance directory). */
   | { type: 'hello', instance: string }
+
+/**
+ * Which instances are alive, each with its online users: a record per instance that expires unless renewed
+ * (a key with a TTL). An instance that stops renewing it (killed, cut off) drops out within the TTL.
+ */
+export interface InstanceDirectory {
+  /** Records `instance` alive, with these users online, for `ttlMs`. */
+  beat (instance: string, users: string[], ttlMs: number): Promise<void>
+  /** The instances whose record has not expired, with their users. Rejects when the directory is unreachable. */
+  alive (): Promise<Map<string, string[]>>
+  /** Drops `instance`'s record at once (it is closing). */
+  remove (instance: string): Promise<void>
+}
 
 export interface FanoutHandlers {
   /** An event another instance published. */
@@ -46,6 +59,8 @@ export interface Fanout {
   publish (event: FanoutEvent): void
   /** A counter every instance shares (per-user rate limits), when the link has one. */
   readonly counter?: SharedCounter
+  /** Where instances record that they are alive (presence), when the link has one; else heartbeats are events. */
+  readonly instances?: InstanceDirectory
   close (): Promise<void>
 }
 

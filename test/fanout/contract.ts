@@ -80,6 +80,29 @@ export function fanoutContract (t: Test, pair: () => Promise<[Fanout, Fanout]>):
     t.strictSame(heardByA, [{ type: 'frame', conversationId: 'c2', frame: 'x' }])
   })
 
+  t.test('an instance directory, when there is one, lists live instances with their users and forgets one that stops renewing', async (t) => {
+    const { a, b } = await started(t)
+    if (a.instances === undefined || b.instances === undefined) {
+      t.equal(b.instances, a.instances, 'neither has one: presence heartbeats are events')
+      return
+    }
+    await a.instances.beat('instance-a', ['alice', 'bob'], 400)
+    await b.instances.beat('instance-b', [], 60_000)
+    const seen = await b.instances.alive()
+    t.same(seen.get('instance-a'), ['alice', 'bob'], 'another instance reads it, with its users')
+    t.ok(seen.has('instance-b'))
+    // A's record is not renewed: it expires by itself (waited for, at most a few seconds).
+    let alive = await b.instances.alive()
+    for (const until = Date.now() + 5000; alive.has('instance-a') && Date.now() < until;) {
+      await new Promise<void>((resolve) => { setTimeout(resolve, 50) })
+      alive = await b.instances.alive()
+    }
+    t.notOk(alive.has('instance-a'), 'gone once its TTL passed')
+    t.ok(alive.has('instance-b'), 'the renewed one stays')
+    await b.instances.remove('instance-b')
+    t.notOk((await a.instances.alive()).has('instance-b'), 'removed at once on close')
+  })
+
   t.test('after close, nothing more is heard and publishing does not throw', async (t) => {
     const { a, b, heardByB } = await started(t)
     await b.close()
