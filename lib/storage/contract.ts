@@ -49,6 +49,24 @@ export function storageContract (t: Test, factory: () => Promise<ChatStorage>): 
     await t.resolves(storage.ping())
   })
 
+  t.test('probe, where there is one, takes a write and leaves nothing the other methods see', async (t) => {
+    const storage = await open(t)
+    if (storage.probe === undefined) {
+      t.ok(true, `${storage.name} has no probe (optional)`)
+      return
+    }
+    const record = await seed(storage)
+    await storage.appendMessage(record.id, draft(alice, { content: 'before' }))
+    await storage.appendAudit({ id: newId(), at: at(1), actor: 'alice', action: 'create', target: record.id })
+    await t.resolves(storage.probe())
+    await t.resolves(storage.probe())
+    t.equal(await storage.countConversations(), 1)
+    t.match(await storage.getConversation(record.id), { lastSeq: 1 })
+    t.equal((await storage.getMessages(record.id, { limit: 10 })).length, 1)
+    t.equal((await storage.listAudit({ limit: 10 })).length, 1)
+    t.match(await storage.appendMessage(record.id, draft(alice, { content: 'after' })), { message: { seq: 2 } }, 'seq goes on')
+  })
+
   t.test('createConversation stores the record and its participants', async (t) => {
     const storage = await open(t)
     const plain = await seed(storage, ['bob'])
