@@ -8,18 +8,23 @@ import healthRoutes from '../routes/health.ts'
 import messageRoutes from '../routes/messages.ts'
 import participantRoutes from '../routes/participants.ts'
 import wsRoutes from '../routes/ws.ts'
+import { createChatApi, type ChatApi } from './api.ts'
 import { CLOSE_GOING_AWAY } from './connection.ts'
 import { CHAT_ERR_INVALID_OPTS, CHAT_ERR_MISSING_DECORATOR, toPublicError } from './errors.ts'
 import type { ChatMetrics } from './metrics.ts'
 import { resolveOptions, type ChatPluginOptions } from './options.ts'
 import { NLWebParticipant, type AskHandler } from './participants/nlweb.ts'
 import type { AgentParticipant } from './participants/participant.ts'
-import { createChatServices, type ChatServices } from './services.ts'
+import { createChatServices } from './services.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The chat's services, for a host that wants to act programmatically (post, list, disconnect...). */
-    chat: ChatServices
+    /**
+     * The chat for the host's own code: create, read and delete conversations, post and list messages, add
+     * and remove participants as a given user, with the rules and delivery of REST; disconnect a user's
+     * sockets; the options in force; health. See ChatApi (lib/api.ts).
+     */
+    chat: ChatApi
   }
 }
 
@@ -83,7 +88,7 @@ async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void>
     ids.add(agent.id)
   }
   const services = await createChatServices(options, fastify.log, agents)
-  fastify.decorate('chat', services)
+  fastify.decorate('chat', createChatApi(services, fastify.log))
 
   // Before @fastify/websocket's own preClose, so clients hear 1001 rather than a bare close.
   fastify.addHook('preClose', async () => {
@@ -120,7 +125,7 @@ export default fastifyNlwebChat
 export { resolveOptions, ChatOptionsSchema } from './options.ts'
 export type { ChatPluginOptions, ResolvedOptions } from './options.ts'
 export * from './errors.ts'
-export type { ChatServices } from './services.ts'
+export type { ChatApi, ChatApiOptions, PostedMessage } from './api.ts'
 export type { ChatStorage } from './storage/types.ts'
 export { createMemoryStorage } from './storage/memory.ts'
 export type { AgentApi, AgentParticipant } from './participants/participant.ts'
@@ -136,6 +141,6 @@ export type * from './schemas/entities.ts'
 export type * from './schemas/server-frames.ts'
 export type { ClientFrame, ClientFrameType, JoinFrame, LeaveFrame, SendFrame, TypingFrame, CancelFrame, PingFrame } from './schemas/frames.ts'
 export type {
-  AddParticipantBody, ConversationParams, CreateConversationBody, ListConversationsQuery, ListMessagesQuery, ParticipantParams,
-  PostMessageBody
+  AddParticipantBody, ConversationList, ConversationParams, CreateConversationBody, HealthReply, ListConversationsQuery,
+  ListMessagesQuery, MessageList, ParticipantParams, PostMessageBody
 } from './schemas/rest.ts'

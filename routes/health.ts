@@ -1,29 +1,15 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
+import { DEADLINE_MS, DEGRADED_MS, checkHealth } from '../lib/health.ts'
 import type { ChatServices } from '../lib/services.ts'
 import { HealthReply, errorReplies, response } from '../lib/schemas/rest.ts'
 import type { TypeBoxTypeProvider } from '../lib/schemas/type-provider.ts'
-
-const DEGRADED_MS = 500
-const DEADLINE_MS = 2000
-
-async function pingWithin (ping: () => Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    await Promise.race([
-      ping(),
-      new Promise<never>((resolve, reject) => { timer = setTimeout(() => { reject(new Error(`storage ping took over ${ms} ms`)) }, ms) })
-    ])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 const tags = ['health']
 
 /** GET /health and GET /metrics: public unless `publicHealth: false` puts them behind the host's auth. */
 export default async function healthRoutes (fastify: FastifyInstance, { services }: { services: ChatServices }): Promise<void> {
-  const { storage, connections, cache, channels, metrics } = services
+  const { metrics } = services
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const isPublic = services.options.publicHealth
   // `security: []` says "no auth" whatever the host's security scheme is called.
@@ -45,25 +31,8 @@ export default async function healthRoutes (fastify: FastifyInstance, { services
       }
     }
   }, async (request, reply) => {
-    const started = performance.now()
-    let ok = true
-    try {
-      await pingWithin(async () => { await storage.ping() }, DEADLINE_MS)
-    } catch (err) {
-      ok = false
-      request.log.error({ err }, 'chat storage ping failed')
-    }
-    const latencyMs = Math.round((performance.now() - started) * 100) / 100
-    const linked = services.fanout.connected
-    const status = !ok ? 'unavailable' : latencyMs > DEGRADED_MS || !linked ? 'degraded' : 'ok'
-    return await reply.code(ok ? 200 : 503).send({
-      status,
-      storage: { name: storage.name, status: ok ? 'ok' : 'unavailable', latencyMs },
-      fanout: { name: services.fanout.name, status: linked ? 'ok' : 'unavailable' },
-      connections: connections.size,
-      conversations: cache.size,
-      liveConversations: channels.size
-    })
+    const health = await checkHealth(services, request.log)
+    return await reply.code(health.storage.status === 'ok' ? 200 : 503).send(health)
   })
 
   app.get('/metrics', {

@@ -74,7 +74,7 @@ const delivered = new Promise<ClientMessage>((resolve) => client.on('message', (
 const ack: SendAck = await client.send(conversation.id, 'hello from a packaged host')
 const message: Message = await delivered
 // The host's own view of the plugin is typed too.
-const stored: Message[] = await app.chat.storage.getMessages(conversation.id, { limit: 10 })
+const stored: Message[] = (await app.chat.listMessages({ id: 'alice', name: 'ALICE', roles: [] }, conversation.id, { limit: 10 })).items
 client.close()
 await app.close()
 console.log(JSON.stringify({ ack, stored: stored.length, message: { seq: message.seq, content: message.content, sender: message.sender } }))

@@ -119,15 +119,15 @@ t.test('after the LRU evicts a conversation, one read loads it again and later r
   const first = await createConversation(ta, 'alice', ['bob'])
   await ta.request('POST', `/chat/conversations/${first.id}/messages`, { token: alice, body: { clientMessageId: 'm1', content: 'one' } })
   const second = await createConversation(ta, 'alice', ['carol'])
-  t.equal(ta.app.chat.cache.size, 1)
-  t.equal(ta.app.chat.cache.peek(first.id), undefined, 'the first one was evicted')
-  t.ok(ta.app.chat.cache.peek(second.id))
+  t.equal((await ta.app.chat.health()).conversations, 1, 'one conversation held')
   counting.reset()
+  t.equal((await ta.request('GET', `/chat/conversations/${second.id}`, { token: alice })).status, 200)
+  t.same({ ...counting.calls }, {}, 'the second one is held: no storage read')
 
   const got = await ta.request('GET', `/chat/conversations/${first.id}`, { token: alice })
   t.equal(got.status, 200)
   t.match(got.body, { id: first.id, lastSeq: 3, participants: [{ id: 'alice', role: 'owner' }, { id: 'bob' }] })
-  t.same({ ...counting.calls }, { getConversation: 1, getParticipants: 1, getMessages: 1 }, 'one load')
+  t.same({ ...counting.calls }, { getConversation: 1, getParticipants: 1, getMessages: 1 }, 'the first one was evicted: one load')
 
   const again = await ta.request('GET', `/chat/conversations/${first.id}`, { token: alice })
   t.same(again.body, got.body)
@@ -165,7 +165,7 @@ t.test('an unknown id costs one read each time and is not cached', async (t) => 
   t.equal((await ta.request('GET', '/chat/conversations/nope', { token: alice })).status, 404)
   t.equal((await ta.request('GET', '/chat/conversations/nope', { token: alice })).status, 404)
   t.equal(counting.calls.getConversation, 2)
-  t.equal(ta.app.chat.cache.size, 0)
+  t.equal((await ta.app.chat.health()).conversations, 0)
 })
 
 // --- window(): which ranges the cached recent messages can answer alone ---

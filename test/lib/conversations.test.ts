@@ -1,17 +1,9 @@
 import t from 'tap'
-import { buildApp } from '../../examples/app.ts'
-import { loadConfig } from '../../examples/config.ts'
 import type { AskHandler } from '../../examples/nlweb/handler.ts'
-import type { Subscriber } from '../../lib/delivery.ts'
 import { createMemoryStorage, type ChatStorage } from '../../lib/index.ts'
 import { createConversation, startApp } from '../helpers/app.ts'
 
 const alice = { id: 'alice', name: 'Alice', roles: [] }
-
-function recorder (userId: string): Subscriber & { seqs: number[] } {
-  const seqs: number[] = []
-  return { userId, seqs, write: (frame, seq) => { if (seq !== undefined) seqs.push(seq) }, ended () {}, flush () {} }
-}
 
 t.test('a conversation reloaded while a send is in flight still hands joins and REST every message', async (t) => {
   // An async storage: the append commits only once a reload of the conversation has read its messages,
@@ -37,32 +29,32 @@ t.test('a conversation reloaded while a send is in flight still hands joins and 
       return snapshot
     }
   }
-  const app = await buildApp({ config: loadConfig({}), chat: { storage, cache: { max: 1, messages: 200 }, ai: false } })
-  t.teardown(async () => { await app.close() })
-  await app.ready()
-  const { manager } = app.chat
-  const a = await manager.create(alice, { title: 'A' })
-  const b = await manager.create(alice, { title: 'B' }) // evicts A
-  const listener = recorder('alice')
-  await manager.join(alice, a.id, undefined, listener) // loads A again; its channel stays open
+  const ta = await startApp(t, { storage, cache: { max: 1, messages: 200 }, ai: false })
+  const chat = ta.app.chat
+  const a = await chat.createConversation(alice, { title: 'A' })
+  const b = await chat.createConversation(alice, { title: 'B' }) // evicts A
+  const listener = await ta.connect('alice')
+  await listener.call({ type: 'join', conversationId: a.id }) // loads A again; its channel stays open
 
   appendGate = new Promise<void>((resolve) => { openAppend = resolve })
-  const sending = manager.send(alice, { conversationId: a.id, clientMessageId: 'c1', content: 'hello' })
+  const sending = chat.postMessage(alice, a.id, { clientMessageId: 'c1', content: 'hello' })
   sendDone = sending
-  await manager.get(alice, b.id) // evicts A while the append waits
+  await chat.getConversation(alice, b.id) // evicts A while the append waits
   slowId = a.id
-  const reloading = manager.get(alice, a.id)
+  const reloading = chat.getConversation(alice, a.id)
   const sent = await sending
   await reloading
   appendGate = undefined
 
-  const joiner = recorder('alice')
-  const joined = await manager.join(alice, a.id, 0, joiner)
+  const joiner = await ta.connect('alice')
+  const joined = await joiner.call({ type: 'join', conversationId: a.id, since: 0 })
   t.equal(joined.lastSeq, sent.message.seq)
-  t.same(joined.messages.map((m) => m.seq), [1, sent.message.seq], 'the join history has the message')
-  const rest = await manager.messages(alice, a.id, { limit: 50 })
-  t.same(rest.map((m) => m.seq), [1, sent.message.seq], 'so does REST')
-  t.same(listener.seqs, [sent.message.seq], 'the live socket got it once')
+  t.same(joined.messages.map((m: any) => m.seq), [1, sent.message.seq], 'the join history has the message')
+  const rest = await ta.request('GET', `/chat/conversations/${a.id}/messages`, { token: await ta.token('alice') })
+  t.same(rest.body.items.map((m: any) => m.seq), [1, sent.message.seq], 'so does REST')
+  await listener.waitFor((f) => f.type === 'message' && f.message.seq === sent.message.seq)
+  await listener.call({ type: 'ping' }) // the socket is in order: anything sent before the pong has arrived
+  t.same(listener.all('message').map((f) => f.message.seq), [sent.message.seq], 'the live socket got it once')
 })
 
 t.test('metadata is bounded in size and depth; nothing is stored for a refusal', async (t) => {

@@ -184,7 +184,7 @@ t.test('defaults are filled in', async (t) => {
   t.same(o.cache, { max: 1000, messages: 200 })
   t.equal(o.identify, undefined)
   t.equal(o.users, undefined, 'no directory: people added by id are named by their id')
-  t.equal(app.chat.storage.name, 'memory')
+  t.equal((await app.chat.health()).storage.name, 'memory')
 
   // Groups given in part are completed, not replaced.
   const partial = bareApp(t, { limits: { maxParticipants: 7 } })
@@ -298,8 +298,11 @@ t.test('an explicit storage instance is used as it is, even when the host config
   const storage = createMemoryStorage()
   const app = bareApp(t, { storage }, { config: { chat: { storage: { type: 'sqlite', filename: './never.db' } } } })
   await app.ready()
-  t.equal(app.chat.storage, storage, 'the very instance')
-  t.notOk('filename' in app.chat.storage, 'nothing of the config\'s storage mixed in')
+  t.equal(app.chat.options.storage, storage, 'the very instance')
+  t.equal((await app.chat.health()).storage.name, 'memory', 'nothing of the config\'s storage mixed in')
+  const alice = { id: 'alice', name: 'Alice', roles: [] }
+  const created = await app.chat.createConversation(alice, { title: 'kept' })
+  t.match(await storage.getConversation(created.id), { title: 'kept' }, 'what the chat stores lands in it')
 })
 
 t.test('postgres storage options: the host\'s pool is kept as the very instance; storage is replaced whole, not merged', async (t) => {

@@ -5,7 +5,7 @@ import { createConversation, startApp } from '../helpers/app.ts'
 t.test('with SQLite, a restart keeps history, seq and dedupe', async (t) => {
   const filename = join(t.testdir(), 'nested', 'chat.db')
   const first = await startApp(t, { storage: { type: 'sqlite', filename } })
-  t.equal(first.app.chat.storage.name, 'sqlite')
+  t.equal((await first.app.chat.health()).storage.name, 'sqlite')
   const conv = await createConversation(first, 'alice', ['bob'])
   const alice = await first.connect('alice')
   const acks = []

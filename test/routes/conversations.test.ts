@@ -63,7 +63,7 @@ t.test('the creator shows as online while a socket of theirs is open', async (t)
 t.test('ai: true without an AI participant configured is 400', async (t) => {
   // The example host configures an AI in its config; `ai: false` opts out (not allowed by the ChatOptions type).
   const ta = await startApp(t, { ai: false } as unknown as Partial<ChatOptions>)
-  t.equal(ta.app.chat.agents.size, 0, 'no AI participant')
+  t.equal(ta.app.chat.options.ai, undefined, 'no AI participant')
   const res = await ta.request('POST', '/chat/conversations', { token: await ta.token('alice'), body: { ai: true, participants: ['bob'] } })
   t.equal(res.status, 400)
   t.match(res.body, { statusCode: 400, code: 'BAD_REQUEST', error: 'Bad Request', message: /AI/ })

@@ -195,7 +195,7 @@ t.test('the plugin takes { type: "postgres", pool } and { type: "postgres", conn
   t.teardown(() => pool.end())
   const schema = freshSchema()
   const app = await host(t, { type: 'postgres', pool, schema })
-  t.equal(app.chat.storage.name, 'postgres')
+  t.equal((await app.chat.health()).storage.name, 'postgres')
   t.equal((app.chat.options.storage as { pool: unknown }).pool, pool, 'the very pool, not a copy')
   const health = await app.inject({ method: 'GET', url: '/chat/health' })
   t.equal(health.statusCode, 200)
@@ -232,13 +232,16 @@ t.test('connections cut under a running app: requests fail with UNAVAILABLE, /he
   const pool = new pg.Pool({ connectionString: through.href, max: 2, connectionTimeoutMillis: 2000 })
   pool.on('error', () => {}) // the host's own concern: idle connections reset by the cut
   t.teardown(() => pool.end())
-  const app = await host(t, { type: 'postgres', pool, schema: freshSchema() })
+  // The test reaches the storage the app runs on: it makes it and hands the instance to the plugin.
+  const schema = freshSchema()
+  const storage = createPostgresStorage({ pool, schema })
+  const app = await host(t, storage)
   const created = await app.inject({ method: 'POST', url: '/chat/conversations', headers: { 'x-user': 'alice' }, payload: {} })
   const id = created.json().id as string
-  const { lastSeq } = await app.chat.storage.getConversation(id) as { lastSeq: number }
+  const { lastSeq } = await storage.getConversation(id) as { lastSeq: number }
 
   // A transaction in flight when the connections go fails (or had committed); the process does not crash.
-  const inFlight = app.chat.storage.addParticipant(id, { ...participant, id: 'bob', role: 'member' }, 5)
+  const inFlight = storage.addParticipant(id, { ...participant, id: 'bob', role: 'member' }, 5)
   proxy.cut()
   await inFlight.catch(() => {})
   await proxy.close()
@@ -249,9 +252,9 @@ t.test('connections cut under a running app: requests fail with UNAVAILABLE, /he
   const listed = await app.inject({ method: 'GET', url: '/chat/conversations?limit=5', headers: { 'x-user': 'carol' } })
   t.equal(listed.statusCode, 503)
   t.match(listed.json(), { code: 'UNAVAILABLE' })
-  await t.rejects(app.chat.storage.appendMessage(id, draft('lost')), { code: 'CHAT_ERR_UNAVAILABLE' })
+  await t.rejects(storage.appendMessage(id, draft('lost')), { code: 'CHAT_ERR_UNAVAILABLE' })
 
-  const direct = createPostgresStorage({ connectionString: url, schema: (app.chat.options.storage as { schema: string }).schema })
+  const direct = createPostgresStorage({ connectionString: url, schema })
   await direct.init()
   t.teardown(() => direct.close())
   t.match(await direct.appendMessage(id, draft('after')), { created: true, message: { seq: lastSeq + 1 } },

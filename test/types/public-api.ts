@@ -1,7 +1,8 @@
 // Type-level checks of the public API: compiled by `tsc --noEmit` (part of `npm test`), never run.
 import Fastify from 'fastify'
 import chat, {
-  NLWebParticipant, createMemoryStorage, type AskHandler, type ChatOptions, type ChatStorage, type Message
+  NLWebParticipant, createMemoryStorage, type AskHandler, type ChatApi, type ChatOptions, type ChatUser, type Conversation,
+  type HealthReply, type Message, type Participant, type PostedMessage
 } from '../../lib/index.ts'
 
 const app = Fastify()
@@ -43,11 +44,50 @@ const typo: ChatOptions = { heartbeat: 10_000 }
 
 async function usesDecorator (): Promise<void> {
   await app.ready()
-  const storage: ChatStorage = app.chat.storage
-  const messages: Message[] = await storage.getMessages('id', { limit: 10 })
+  const api: ChatApi = app.chat
+  const alice: ChatUser = { id: 'alice', name: 'Alice', roles: [] }
+  const conversation: Conversation = await api.createConversation(alice, { title: 'From a job', participants: ['bob'] })
+  await api.createConversation(alice)
+  const posted: PostedMessage = await api.postMessage(alice, conversation.id, { clientMessageId: 'job-1', content: 'hi' })
+  const created: boolean = posted.created
+  const messages: Message[] = (await api.listMessages(alice, conversation.id, { after: 0, limit: 10 })).items
+  const page: { items: Conversation[], nextCursor: string | null } = await api.listConversations(alice, { limit: 5 })
+  const bob: Participant = await api.addParticipant(alice, conversation.id, { userId: 'carol', name: 'Carol' })
+  await api.removeParticipant(alice, conversation.id, bob.id)
+  await api.getConversation(alice, conversation.id)
+  await api.deleteConversation(alice, conversation.id)
+  const closed: number = api.disconnect('bob', 4000, 'bye')
+  api.disconnect('bob')
+  const health: HealthReply = await api.health()
+  const sockets: number = health.connections
+  const limit: number = api.options.limits.maxMessageBytes
+  const prefix: string = app.chat.options.prefix
+
   // @ts-expect-error seq is a number
   const seq: string = messages[0].seq
+  // @ts-expect-error the services are internal: no storage on the public decorator
+  void app.chat.storage
+  // @ts-expect-error nor the conversation manager
+  void app.chat.manager
+  // @ts-expect-error nor the socket registry
+  void app.chat.connections
+  // @ts-expect-error the options are read-only
+  app.chat.options.prefix = '/elsewhere'
+  // @ts-expect-error their groups too
+  app.chat.options.limits.maxMessageBytes = 1
+  // @ts-expect-error a message needs its clientMessageId
+  await api.postMessage(alice, conversation.id, { content: 'no id' })
+  // @ts-expect-error the acting user has roles
+  await api.getConversation({ id: 'alice', name: 'Alice' }, conversation.id)
+  // @ts-expect-error unknown body keys are rejected
+  await api.createConversation(alice, { titel: 'typo' })
   void seq
+  void created
+  void page
+  void closed
+  void sockets
+  void limit
+  void prefix
 }
 
 void options
