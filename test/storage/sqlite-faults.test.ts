@@ -2,6 +2,8 @@ import { copyFileSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
+import { toPublicError } from '../../lib/errors.ts'
+import { sqliteFault, unavailable } from '../../lib/storage/sqlite-errors.ts'
 import { createSqliteStorage } from '../../lib/storage/sqlite.ts'
 import { createConversation, startApp, type Frame, type TestApp, type TestClient } from '../helpers/app.ts'
 
@@ -143,4 +145,27 @@ t.test('another connection holding the write lock: pings and health answer while
   const seen = await bob.next((f) => f.type === 'message')
   t.equal(seen.message.seq, conv.lastSeq + 1, 'others get it, with no gap')
   t.match(await health(ta), { status: 200, body: { storage: { status: 'ok' } } }, 'health recovers without a restart')
+})
+
+t.test('SQLite fault codes are UNAVAILABLE with a retry hint; errors of the request itself are left as they are', async (t) => {
+  const cases: Array<[string, string | undefined]> = [
+    ['SQLITE_FULL', 'full'], ['SQLITE_IOERR_WRITE', 'io'], ['SQLITE_IOERR', 'io'], ['SQLITE_NOMEM', 'io'],
+    ['SQLITE_READONLY_DBMOVED', 'readonly'], ['SQLITE_READONLY', 'readonly'], ['SQLITE_CANTOPEN', 'cantopen'],
+    ['SQLITE_BUSY', 'locked'], ['SQLITE_BUSY_SNAPSHOT', 'locked'], ['SQLITE_LOCKED', 'locked'],
+    ['SQLITE_CORRUPT', 'corrupt'], ['SQLITE_NOTADB', 'corrupt'], ['ENOSPC', 'full'], ['EROFS', 'readonly'],
+    ['SQLITE_CONSTRAINT_UNIQUE', undefined], ['SQLITE_ERROR', undefined], ['SQLITE_FULLY', undefined], ['CHAT_ERR_NOT_FOUND', undefined]
+  ]
+  for (const [code, fault] of cases) t.equal(sqliteFault(Object.assign(new Error('x'), { code })), fault, code)
+  t.equal(sqliteFault(new Error('no code')), undefined)
+  const err = unavailable('full', new Error('/secret/path/chat.db: disk full'))
+  t.match(toPublicError(err, 'ws'), { code: 'UNAVAILABLE', status: 503, message: 'Storage unavailable: disk full', retryAfterMs: 5000 },
+    'the client reads the kind of fault, not a path')
+  t.match(toPublicError(unavailable('locked')), { retryAfterMs: 1000 }, 'a lock is worth retrying sooner')
+})
+
+t.test('a file that is not a database fails init with UNAVAILABLE, not an internal error', async (t) => {
+  const filename = join(t.testdir({ 'chat.db': 'this is not a database, just text long enough to have a header'.repeat(20) }), 'chat.db')
+  const storage = createSqliteStorage({ filename })
+  t.teardown(() => storage.close())
+  await t.rejects(storage.init(), { code: 'CHAT_ERR_UNAVAILABLE', statusCode: 503, fault: 'corrupt' })
 })
