@@ -163,7 +163,7 @@ try {
   }, emptyStats())
   const socketSeconds = (performance.now() - started) / 1000
   const restStarted = performance.now()
-  const rest = await fuzzRest(call, { count: REST, seed: SEED, targets, token: tokens[0], acked: stats.acked })
+  const rest = await fuzzRest(call, { count: REST, seed: SEED, targets, tokens, acked: stats.acked })
   const restSeconds = (performance.now() - restStarted) / 1000
   const after = memory(child.pid!)
 
@@ -192,7 +192,8 @@ try {
     ['acks received', stats.acked.size],
     ['stored but not acked', check.storedNotAcked.length],
     ['acked but not stored', check.ackedNotStored.length],
-    ['valid sends not acked', stats.validNotAcked.length],
+    ['valid sends refused', sorted(stats.validRefused).map(([k, v]) => `${k}:${v}`).join(' ') || 0],
+    ['valid sends never answered', stats.validNotAcked.length],
     ['seq gaps', check.seqGaps],
     ['other user\'s conversation changed', foreignChanged ? 'yes' : 'no']
   ])
@@ -204,7 +205,7 @@ try {
   for (const s of rest.serverErrorSamples) console.log('REST >=500:', JSON.stringify(s))
   for (const [key, { count, line }] of server.errorKinds) console.log(`server error log x${count}: ${key}\n    ${line}`)
   if (check.storedNotAcked.length > 0) console.log('stored but not acked:', check.storedNotAcked.slice(0, 10))
-  if (stats.validNotAcked.length > 0) console.log('valid sends not acked:', stats.validNotAcked.slice(0, 10))
+  if (stats.validNotAcked.length > 0) console.log('valid sends never answered:', stats.validNotAcked.slice(0, 10))
 
   child.kill('SIGTERM')
   const exitCode = await Promise.race([server.exited, new Promise<'timeout'>((resolve) => { setTimeout(() => resolve('timeout'), 10_000).unref() })])

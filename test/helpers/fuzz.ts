@@ -44,8 +44,9 @@ export interface FuzzFrame {
   binary: boolean
   /** The server may close the socket on it (over maxFrameBytes, invalid UTF-8): sent alone, then awaited. */
   closes: boolean
-  /** A valid `send` that must be acked and stored: its clientMessageId. */
+  /** A valid `send` that must be acked and stored: its clientMessageId, and the ref its reply carries. */
   validSend?: string
+  validRef?: string
 }
 
 /** Strings that have broken parsers, validators and storage elsewhere. */
@@ -172,7 +173,7 @@ export function createFrameGenerator (seed: number, opts: GeneratorOptions) {
       const r = rng()
       if (r < 0.5) {
         const id = `ok-${tag}-${n}`
-        return { kind: 'valid send', data: JSON.stringify({ type: 'send', ref: `v${n}`, conversationId: targets.own, clientMessageId: id, content: `valid ${n} ${pick(rng, ['héllo', 'e\u0301', '\uD83D\uDE00', 'plain', '\u200Bzero-width first'])}`, ...(rng() < 0.3 ? { metadata: { n, tags: ['a', 'b'] } } : {}) }), binary: false, closes: false, validSend: id }
+        return { kind: 'valid send', data: JSON.stringify({ type: 'send', ref: `v${n}`, conversationId: targets.own, clientMessageId: id, content: `valid ${n} ${pick(rng, ['héllo', 'e\u0301', '\uD83D\uDE00', 'plain', '\u200Bzero-width first'])}`, ...(rng() < 0.3 ? { metadata: { n, tags: ['a', 'b'] } } : {}) }), binary: false, closes: false, validSend: id, validRef: `v${n}` }
       }
       if (r < 0.7) return json('valid ping', { type: 'ping', ref: `p${n}` })
       if (r < 0.85) return json('valid join', { type: 'join', conversationId: targets.own, ...(rng() < 0.5 ? { since: int(rng, 50) } : {}) })
@@ -253,11 +254,11 @@ export interface RestRequest {
 }
 
 /** REST junk: bad JSON, huge bodies, hostile keys, bad params and queries, wrong methods and content types. */
-export function createRestGenerator (seed: number, opts: { targets: FuzzTargets, token: string, prefix?: string }) {
+export function createRestGenerator (seed: number, opts: { targets: FuzzTargets, tokens: string[], prefix?: string }) {
   const rng = createRng(seed)
   const prefix = opts.prefix ?? '/chat'
-  const auth = { authorization: `Bearer ${opts.token}` }
-  const jsonHeaders = { ...auth, 'content-type': 'application/json' }
+  let auth = { authorization: '' }
+  let jsonHeaders = { ...auth, 'content-type': 'application/json' }
   let n = 0
   const id = (): string => pick(rng, [
     opts.targets.own, opts.targets.foreign, encodeBytes(randomString(rng, 8)), 'x'.repeat(5000), '%00', '..%2F..', '%E0%A4%A', '%', '%25', '%ZZ', '__proto__', 'constructor'
@@ -284,6 +285,9 @@ export function createRestGenerator (seed: number, opts: { targets: FuzzTargets,
   return {
     next (): RestRequest {
       n++
+      // Each user in turn, so no one user's REST rate limit is what answers.
+      auth = { authorization: `Bearer ${opts.tokens[n % opts.tokens.length]}` }
+      jsonHeaders = { ...auth, 'content-type': 'application/json' }
       const r = rng()
       if (r < 0.35) return { kind: 'POST message junk', method: 'POST', url: `${prefix}/conversations/${id()}/messages`, headers: jsonHeaders, body: body() }
       if (r < 0.45) return { kind: 'POST conversation junk', method: 'POST', url: `${prefix}/conversations`, headers: jsonHeaders, body: body() }
@@ -317,14 +321,16 @@ export interface FuzzStats {
   stalls: number
   reconnects: number
   validSends: number
-  /** Valid sends that got no ack (their socket closed under them, or they were refused). */
+  /** Valid sends refused, by error code (a rate limit may refuse one; nothing else should). */
+  validRefused: Record<string, number>
+  /** Valid sends that got no reply at all (their socket closed under them). */
   validNotAcked: string[]
   /** Every ack: messageId → where and what. */
   acked: Map<string, { conversationId: string, clientMessageId: string }>
 }
 
 export function emptyStats (): FuzzStats {
-  return { framesSent: 0, kinds: {}, replies: {}, serverErrors: 0, serverErrorSamples: [], closes: {}, stalls: 0, reconnects: 0, validSends: 0, validNotAcked: [], acked: new Map() }
+  return { framesSent: 0, kinds: {}, replies: {}, serverErrors: 0, serverErrorSamples: [], closes: {}, stalls: 0, reconnects: 0, validSends: 0, validRefused: {}, validNotAcked: [], acked: new Map() }
 }
 
 /** Refs of the fuzzer's own sync frames: their replies are not counted. */
@@ -338,7 +344,8 @@ class FuzzSocket {
   readonly ready: Promise<boolean>
   readonly closed: Promise<number>
   private waiters = new Map<string, (frame: Record<string, unknown> | undefined) => void>()
-  private pendingValid = new Set<string>()
+  /** Valid sends waiting for their reply: ref → clientMessageId. */
+  private pendingValid = new Map<string, string>()
 
   constructor (url: string, stats: FuzzStats) {
     this.ws = new WebSocket(url, { maxPayload: 64 * 1024 * 1024 })
@@ -365,10 +372,8 @@ class FuzzSocket {
         stats.serverErrors++
         if (stats.serverErrorSamples.length < 10) stats.serverErrorSamples.push(frame)
       }
-      if (type === 'ack') {
-        stats.acked.set(frame.messageId, { conversationId: frame.conversationId, clientMessageId: frame.clientMessageId })
-        this.pendingValid.delete(frame.clientMessageId)
-      }
+      if (type === 'ack') stats.acked.set(frame.messageId, { conversationId: frame.conversationId, clientMessageId: frame.clientMessageId })
+      if (typeof frame.ref === 'string' && this.pendingValid.delete(frame.ref) && type === 'error') inc(stats.validRefused, String(frame.code))
       if (typeof frame.ref === 'string') {
         const waiter = this.waiters.get(frame.ref)
         if (waiter !== undefined) {
@@ -380,7 +385,7 @@ class FuzzSocket {
   }
 
   send (frame: FuzzFrame): void {
-    if (frame.validSend !== undefined) this.pendingValid.add(frame.validSend)
+    if (frame.validSend !== undefined) this.pendingValid.set(frame.validRef ?? '', frame.validSend)
     this.ws.send(frame.data, { binary: frame.binary })
   }
 
@@ -399,9 +404,9 @@ class FuzzSocket {
     return result
   }
 
-  /** Valid sends not acked by now. */
+  /** Valid sends not answered by now. */
   takeUnacked (): string[] {
-    const out = [...this.pendingValid]
+    const out = [...this.pendingValid.values()]
     this.pendingValid.clear()
     return out
   }
@@ -503,8 +508,8 @@ export interface RestStats {
 }
 
 /** Sends `count` junk REST requests, a few at a time, and counts the statuses. */
-export async function fuzzRest (call: RestCall, opts: { count: number, seed: number, targets: FuzzTargets, token: string, concurrency?: number, acked?: FuzzStats['acked'] }): Promise<RestStats> {
-  const gen = createRestGenerator(opts.seed, { targets: opts.targets, token: opts.token })
+export async function fuzzRest (call: RestCall, opts: { count: number, seed: number, targets: FuzzTargets, tokens: string[], concurrency?: number, acked?: FuzzStats['acked'] }): Promise<RestStats> {
+  const gen = createRestGenerator(opts.seed, { targets: opts.targets, tokens: opts.tokens })
   const stats: RestStats = { requests: 0, statuses: {}, serverErrors: 0, serverErrorSamples: [], noAnswer: 0 }
   const requests = Array.from({ length: opts.count }, () => gen.next())
   let next = 0
@@ -535,8 +540,15 @@ export async function fuzzRest (call: RestCall, opts: { count: number, seed: num
 export async function readAllMessages (call: RestCall, conversationId: string, token: string): Promise<Array<Record<string, any>>> {
   const all: Array<Record<string, any>> = []
   let after = 0
+  let retries = 3
   for (;;) {
     const res = await call({ kind: 'read', method: 'GET', url: `/chat/conversations/${conversationId}/messages?after=${after}&limit=500`, headers: { authorization: `Bearer ${token}` } })
+    if (res.status === 429 && retries-- > 0) {
+      // The REST rate limit: come back when it says (bounded: a few retries).
+      const { retryAfterMs } = JSON.parse(res.body) as { retryAfterMs?: number }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(retryAfterMs ?? 1000, 61_000)))
+      continue
+    }
     if (res.status !== 200) throw new Error(`reading messages: ${res.status} ${res.body.slice(0, 200)}`)
     const items = JSON.parse(res.body).items as Array<Record<string, any>>
     all.push(...items)
