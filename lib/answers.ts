@@ -60,6 +60,7 @@ export function createAnswers (deps: AnswersDeps): Answers {
   /** Answers handed to an agent here and not finished yet, by message id: what a failed finish ends. */
   const open = new Map<string, Message>()
   let sweep: AnswerSweep | undefined
+  let closing: Promise<void> | undefined
 
   /** The agent and stored placeholder of a delivered question's answer, once. */
   function take (question: Message): { agentId: string, reply: Message } | undefined {
@@ -178,8 +179,12 @@ export function createAnswers (deps: AnswersDeps): Answers {
     },
 
     async close () {
-      await sweep?.close()
-      await Promise.all([...agents.values()].map(async (a) => { await a.close() }))
+      // Once, whether the drain or the final close comes first: running answers end (stored, stream.end sent).
+      closing ??= (async () => {
+        await sweep?.close()
+        await Promise.all([...agents.values()].map(async (a) => { await a.close() }))
+      })()
+      await closing
     }
   }
 }

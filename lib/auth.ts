@@ -10,6 +10,8 @@ export interface ChatAuth {
   requireAdmin (request: FastifyRequest, reply: FastifyReply): Promise<void>
   /** The user of a request that passed requireUser. */
   user (request: FastifyRequest): ChatUser
+  /** The user of a request, if the host's auth hook left one (audit). */
+  peek (request: FastifyRequest): ChatUser | undefined
 }
 
 function asString (value: unknown): string | undefined {
@@ -34,11 +36,14 @@ export function createAuth (options: ResolvedOptions): ChatAuth {
     const id = asString(source[map.id]) ?? asString(source.sub)
     if (id === undefined) return null
     const roles = source[map.roles]
-    return {
+    const user: ChatUser = {
       id,
       name: asString(source[map.name]) ?? id,
       roles: Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : typeof roles === 'string' ? [roles] : []
     }
+    const exp = source[map.expires]
+    if (typeof exp === 'number' && Number.isFinite(exp)) user.expiresAt = exp * 1000
+    return user
   }
 
   return {
@@ -46,11 +51,17 @@ export function createAuth (options: ResolvedOptions): ChatAuth {
       const user = identify(request)
       if (user === null) throw new CHAT_ERR_UNAUTHORIZED()
       users.set(request, user)
+      if (options.allow !== undefined && !(await options.allow(user, request))) {
+        throw new CHAT_ERR_FORBIDDEN('chat is not enabled for this user')
+      }
     },
     async requireAdmin (request) {
       const user = users.get(request)
       if (user === undefined) throw new CHAT_ERR_UNAUTHORIZED()
       if (!user.roles.includes(options.adminRole)) throw new CHAT_ERR_FORBIDDEN('admin role required')
+    },
+    peek (request) {
+      return users.get(request)
     },
     user (request) {
       const user = users.get(request)

@@ -5,7 +5,9 @@ import type { ConversationManager } from './conversations.ts'
 import type { JoinResult } from './live.ts'
 import type { Subscriber, WireFrame } from './delivery.ts'
 import { ackFrame, errorFrame, joinedFrame, leftFrame, pongFrame, readyFrame } from './server-frames.ts'
-import { CHAT_ERR_BAD_FRAME, CHAT_ERR_NOT_FOUND, CHAT_ERR_QUEUE_FULL, toPublicError, type ChatErrorLike } from './errors.ts'
+import {
+  CHAT_ERR_BAD_FRAME, CHAT_ERR_NOT_FOUND, CHAT_ERR_QUEUE_FULL, CHAT_ERR_UNAVAILABLE, toPublicError, withRetryAfter, type ChatErrorLike
+} from './errors.ts'
 import { parseClientFrame } from './frames.ts'
 import { newId } from './ids.ts'
 import type { ChatMetrics } from './metrics.ts'
@@ -18,6 +20,8 @@ export const CLOSE_NORMAL = 1000
 export const CLOSE_GOING_AWAY = 1001
 export const CLOSE_POLICY = 1008
 export const CLOSE_TOO_BIG = 1009
+/** Extension: the token the socket was opened with expired; sign in again, then reconnect. */
+export const CLOSE_TOKEN_EXPIRED = 4001
 export const CLOSE_HEARTBEAT = 4008
 export const CLOSE_SLOW_CONSUMER = 4029
 
@@ -27,7 +31,18 @@ export interface ConnectionContext {
   metrics: ChatMetrics
   log: FastifyBaseLogger
   onClose: (conn: ChatConnection) => void
+  /** A socket was closed for what its user did or let happen (slow consumer, token expired, flooding). */
+  onPolicyClose?: (conn: ChatConnection, code: number, reason: string) => void
 }
+
+/** A frame waiting its turn, or the error that answers it, kept in place so replies stay in frame order. */
+type Queued = { frame: ClientFrame, bytes: number } | { error: unknown, ref: string | undefined, bytes: 0 }
+
+/** Refusals (a few bytes each) that may wait behind a full queue before the socket is closed (1008). */
+const MAX_QUEUED_REFUSALS = 256
+
+/** Longest a timer may wait (setTimeout's limit); a later expiry is checked again when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** Pre-encoded frames still go out as text frames. */
 const TEXT = { binary: false }
@@ -113,23 +128,34 @@ export class ChatConnection implements HumanSocket {
   readonly openedAt = new Date().toISOString()
   private readonly socket: WebSocket
   private readonly ctx: ConnectionContext
-  private readonly queue: Array<[text: string, bytes: number]> = []
+  private readonly queue: Queued[] = []
   private queuedBytes = 0
   private busy = false
   private closed = false
+  /** Set by drain(): frames that arrive from now on are refused, those already received are finished. */
+  private draining = false
+  private idle: Array<() => void> = []
+  /** Smoothed time to handle one frame: how long a socket whose queue is full should wait. */
+  private frameMs = 1
+  private expiry: NodeJS.Timeout | undefined
   private readonly subscriptions = new Map<string, SocketSubscription>()
   /** @internal cleared by uncork() */
   corked = false
 
-  constructor (socket: WebSocket, user: ChatUser, ctx: ConnectionContext) {
+  /** The address the socket came from (audit). */
+  readonly ip: string | undefined
+
+  constructor (socket: WebSocket, user: ChatUser, ctx: ConnectionContext, ip?: string) {
     this.socket = socket
     this.user = user
+    this.ip = ip
     this.ctx = ctx
     // Listeners go on before anything else can happen on this socket.
     socket.on('message', (data, isBinary) => { this.receive(data, isBinary) })
     socket.on('pong', () => { this.alive = true })
     socket.on('close', () => { this.dispose() })
     socket.on('error', (err) => { ctx.log.debug({ err, userId: user.id }, 'chat socket error') })
+    if (user.expiresAt !== undefined) this.expireAt(user.expiresAt)
     const { limits, heartbeatMs } = ctx.options
     this.write(readyFrame({
       userId: user.id,
@@ -164,7 +190,7 @@ export class ChatConnection implements HumanSocket {
       // Measured at the first write of a tick: what earlier ticks left unsent is the peer's backlog (what
       // this tick batches while corked is not).
       if (this.socket.bufferedAmount > this.ctx.options.limits.maxBufferedBytes) {
-        this.close(CLOSE_SLOW_CONSUMER, 'slow consumer')
+        this.policyClose(CLOSE_SLOW_CONSUMER, 'slow consumer')
         return
       }
       const raw = this.raw()
@@ -215,32 +241,68 @@ export class ChatConnection implements HumanSocket {
     this.write(leftFrame(sub.conversationId))
   }
 
+  /**
+   * A frame arrives. It is parsed at once, so a `ping` is answered at once, even behind a full queue; every other
+   * frame, and the error that refuses one (not JSON, binary, queue full, draining), waits its turn: a socket's
+   * replies come in the order of its frames.
+   */
   private receive (data: RawData, isBinary: boolean): void {
     if (this.closed) return
-    if (isBinary) {
-      this.fail(new CHAT_ERR_BAD_FRAME('frames must be JSON text'), undefined)
-      return
-    }
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength
     const { maxFrameBytes, maxQueuedFrames, maxBufferedBytes } = this.ctx.options.limits
     // The ws server enforces this too, unless the host registered @fastify/websocket with its own maxPayload.
     if (size > maxFrameBytes) {
-      this.close(CLOSE_TOO_BIG, 'frame too big')
+      this.policyClose(CLOSE_TOO_BIG, 'frame too big')
+      return
+    }
+    let frame: ClientFrame | undefined
+    let error: unknown
+    if (isBinary) {
+      error = new CHAT_ERR_BAD_FRAME('frames must be JSON text')
+    } else {
+      try {
+        frame = parseClientFrame(data.toString())
+      } catch (err) {
+        error = err
+      }
+    }
+    if (frame?.type === 'ping') {
+      this.write(pongFrame(frame.ref))
+      return
+    }
+    const ref = frame?.ref ?? (error as { ref?: string } | undefined)?.ref
+    if (this.draining) {
+      this.enqueue({ error: withRetryAfter(new CHAT_ERR_UNAVAILABLE('the server is shutting down'), 1000), ref, bytes: 0 })
       return
     }
     // Waiting frames are bounded in count and in bytes (one frame may always wait, whatever its size).
-    if (this.queue.length >= maxQueuedFrames || (this.queue.length > 0 && this.queuedBytes + size > maxBufferedBytes)) {
-      this.fail(new CHAT_ERR_QUEUE_FULL(), undefined)
+    const full = this.queue.length >= maxQueuedFrames || (this.queue.length > 0 && this.queuedBytes + size > maxBufferedBytes)
+    if (full) {
+      // Refusals wait in line too, but not without end: a client that ignores them is cut off.
+      if (this.queue.length >= maxQueuedFrames + MAX_QUEUED_REFUSALS) {
+        this.policyClose(CLOSE_POLICY, 'too many frames')
+        return
+      }
+      const wait = Math.ceil(Math.max(50, this.queue.length * this.frameMs))
+      this.enqueue({ error: withRetryAfter(new CHAT_ERR_QUEUE_FULL(), wait), ref, bytes: 0 })
+      return
+    }
+    if (frame === undefined) {
+      this.enqueue({ error, ref, bytes: 0 })
       return
     }
     this.queuedBytes += size
-    this.queue.push([data.toString(), size])
+    this.enqueue({ frame, bytes: size })
+  }
+
+  private enqueue (entry: Queued): void {
+    this.queue.push(entry)
     if (!this.busy) {
-      this.drain().catch((err: unknown) => { this.ctx.log.error({ err, userId: this.user.id }, 'chat socket loop failed') })
+      this.loop().catch((err: unknown) => { this.ctx.log.error({ err, userId: this.user.id }, 'chat socket loop failed') })
     }
   }
 
-  private async drain (): Promise<void> {
+  private async loop (): Promise<void> {
     this.busy = true
     let handled = 0
     try {
@@ -250,19 +312,51 @@ export class ChatConnection implements HumanSocket {
           await new Promise(setImmediate)
           continue // the socket may have closed meanwhile: check again
         }
-        const [text, bytes] = this.queue.shift() as [string, number]
-        this.queuedBytes -= bytes
-        let frame: ClientFrame | undefined
-        try {
-          frame = parseClientFrame(text)
-          await this.handle(frame)
-        } catch (err) {
-          this.fail(err, frame?.ref)
+        const entry = this.queue.shift() as Queued
+        this.queuedBytes -= entry.bytes
+        if (!('frame' in entry)) {
+          this.fail(entry.error, entry.ref)
+          continue
         }
+        const started = performance.now()
+        try {
+          await this.handle(entry.frame)
+        } catch (err) {
+          this.fail(err, entry.frame.ref)
+        }
+        this.frameMs = this.frameMs * 0.9 + (performance.now() - started) * 0.1
       }
     } finally {
       this.busy = false
+      for (const resolve of this.idle.splice(0)) resolve()
     }
+  }
+
+  /**
+   * The first step of a graceful close: frames that arrive from now on are refused (UNAVAILABLE with
+   * retryAfterMs); resolves once every frame already received is handled (a send stored is acked).
+   */
+  async quiesce (): Promise<void> {
+    this.draining = true
+    if (this.busy) await new Promise<void>((resolve) => { this.idle.push(resolve) })
+    this.flush()
+  }
+
+  /** Closed for what the client did (or its token): counted and audited by the registry. */
+  policyClose (code: number, reason: string): void {
+    if (this.closed) return
+    this.ctx.onPolicyClose?.(this, code, reason)
+    this.close(code, reason)
+  }
+
+  /** Closes the socket with 4001 when the user's token expires (checked again past setTimeout's range). */
+  private expireAt (at: number): void {
+    const left = at - Date.now()
+    if (left <= 0) {
+      this.policyClose(CLOSE_TOKEN_EXPIRED, 'token expired')
+      return
+    }
+    this.expiry = setTimeout(() => { this.expireAt(at) }, Math.min(left, MAX_TIMER_MS)).unref()
   }
 
   private async handle (frame: ClientFrame): Promise<void> {
@@ -341,14 +435,16 @@ export class ChatConnection implements HumanSocket {
     const err = (typeof thrown === 'object' && thrown !== null ? thrown : {}) as ChatErrorLike & { ref?: string }
     const pub = toPublicError(err, 'ws')
     this.ctx.metrics.errors.inc({ code: pub.code, transport: 'ws' })
+    // A refused frame is the client's doing: counted in metrics, logged at debug so a bad client cannot flood the log.
     if (pub.status >= 500) this.ctx.log.error({ err, userId: this.user.id }, 'chat frame failed')
-    else this.ctx.log.info({ code: pub.code, userId: this.user.id, reason: pub.message }, 'chat frame rejected')
+    else this.ctx.log.debug({ code: pub.code, userId: this.user.id, reason: pub.message }, 'chat frame rejected')
     this.write(errorFrame(ref ?? err.ref, pub))
   }
 
   private dispose (): void {
     if (this.closed) return
     this.closed = true
+    clearTimeout(this.expiry)
     this.queue.length = 0
     this.queuedBytes = 0
     this.ctx.onClose(this) // first, so presence sees this socket gone

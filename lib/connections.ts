@@ -91,6 +91,13 @@ export class ConnectionRegistry {
     return out
   }
 
+  /** Every open socket. */
+  all (): ChatConnection[] {
+    const out: ChatConnection[] = []
+    for (const human of this.humans.values()) out.push(...human.sockets)
+    return out
+  }
+
   /** Closes everything (server shutting down). */
   closeAll (code: number, reason: string): void {
     clearInterval(this.timer)

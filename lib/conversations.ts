@@ -2,7 +2,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { CachedConversation, ConversationCache } from './cache.ts'
 import type { Channels } from './channels.ts'
 import { participantFrame, type WireFrame } from './server-frames.ts'
-import { coversUpTo, createLive } from './live.ts'
+import type { Subscriber } from './delivery.ts'
+import { coversUpTo, createLive, type JoinResult } from './live.ts'
 import { checkContent, checkMetadata } from './message-limits.ts'
 import {
   CHAT_ERR_BAD_REQUEST, CHAT_ERR_CONFLICT, CHAT_ERR_FORBIDDEN, CHAT_ERR_NOT_FOUND, CHAT_ERR_PARTICIPANT_LIMIT,
@@ -27,6 +28,9 @@ export interface SendInput {
   metadata?: Record<string, unknown>
 }
 
+
+/** What each budget counts, as its RATE_LIMITED error names it ("Too many %s, retry later"). */
+const ACTIONS = { conversations: 'new conversations', participants: 'participant changes', typing: 'typing frames', joins: 'joins' }
 
 const SYSTEM_SENDER = { id: 'system', name: 'system', type: 'system' as const }
 
@@ -55,6 +59,19 @@ export function createConversationManager (deps: {
   const { storage, cache, channels, options, metrics, agents } = deps
   const limits = options.limits
   const limiter = createRateLimiter(options.rateLimit, deps.counter)
+  // Every action that writes or reaches others has its own budget per user.
+  const budgets = {
+    conversations: createRateLimiter(options.rateLimit.conversations, deps.counter, 'conversations'),
+    participants: createRateLimiter(options.rateLimit.participants, deps.counter, 'participants'),
+    typing: createRateLimiter(options.rateLimit.typing, deps.counter, 'typing'),
+    joins: createRateLimiter(options.rateLimit.joins, deps.counter, 'joins')
+  }
+
+  /** Spends one action of the user's budget, or refuses with RATE_LIMITED and when to come back. */
+  async function spend (budget: keyof typeof budgets, user: ChatUser): Promise<void> {
+    const wait = await budgets[budget].take(user.id)
+    if (wait > 0) throw withRetryAfter(new CHAT_ERR_RATE_LIMITED(ACTIONS[budget]), wait)
+  }
 
   const isAdmin = (user: ChatUser): boolean => user.roles.includes(options.adminRole)
   const claims = deps.answers
@@ -151,11 +168,20 @@ export function createConversationManager (deps: {
 
   return {
     ...live,
+    async join (user: ChatUser, id: string, since: number | undefined, sub: Subscriber): Promise<JoinResult> {
+      await spend('joins', user)
+      return await live.join(user, id, since, sub)
+    },
+    async typing (user: ChatUser, id: string): Promise<void> {
+      await spend('typing', user)
+      await live.typing(user, id)
+    },
     isAdmin,
     view,
     member,
 
     async create (user: ChatUser, body: { title?: string, participants?: string[], ai?: boolean, metadata?: Record<string, unknown> }): Promise<Conversation> {
+      await spend('conversations', user)
       const listed = [...new Set(body.participants ?? [])].filter((id) => id !== user.id)
       // An AI listed by id joins as the AI, never as a human of the same id.
       const others = listed.filter((id) => !agents.has(id))
@@ -233,6 +259,7 @@ export function createConversationManager (deps: {
     },
 
     async addParticipant (user: ChatUser, id: string, body: { userId: string, name?: string }): Promise<Participant> {
+      await spend('participants', user)
       const entry = await member(user, id)
       if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
       if (entry.participants.has(body.userId)) throw new CHAT_ERR_CONFLICT('already a participant')
@@ -258,6 +285,7 @@ export function createConversationManager (deps: {
     },
 
     async removeParticipant (user: ChatUser, id: string, userId: string): Promise<void> {
+      await spend('participants', user)
       const entry = await memberOrAdmin(user, id)
       const target = entry.participants.get(userId)
       if (target === undefined) throw new CHAT_ERR_NOT_FOUND('Participant')
@@ -281,7 +309,7 @@ export function createConversationManager (deps: {
       if (wait > 0) {
         // A retry of a stored message is answered with it, limit or not: dedupe is a guarantee.
         const first = await storage.findMessageByClientId(input.conversationId, user.id, input.clientMessageId)
-        if (first === null) throw withRetryAfter(new CHAT_ERR_RATE_LIMITED(), wait)
+        if (first === null) throw withRetryAfter(new CHAT_ERR_RATE_LIMITED('messages'), wait)
         const repeat = { message: first, created: false }
         metrics.duplicates.inc()
         onStored?.(repeat)

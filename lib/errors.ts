@@ -32,7 +32,7 @@ export const CHAT_ERR_NOT_FOUND = createError('CHAT_ERR_NOT_FOUND', '%s not foun
 export const CHAT_ERR_CONFLICT = createError('CHAT_ERR_CONFLICT', '%s', 409)
 export const CHAT_ERR_TOO_LARGE = createError('CHAT_ERR_TOO_LARGE', '%s', 413)
 export const CHAT_ERR_QUEUE_FULL = createError('CHAT_ERR_QUEUE_FULL', 'Too many frames waiting on this socket', 429)
-export const CHAT_ERR_RATE_LIMITED = createError('CHAT_ERR_RATE_LIMITED', 'Too many messages, retry later', 429)
+export const CHAT_ERR_RATE_LIMITED = createError('CHAT_ERR_RATE_LIMITED', 'Too many %s, retry later', 429)
 export const CHAT_ERR_PARTICIPANT_LIMIT = createError(
   'CHAT_ERR_PARTICIPANT_LIMIT', 'Conversation is full (%s participants)', 429)
 export const CHAT_ERR_UNAVAILABLE = createError('CHAT_ERR_UNAVAILABLE', '%s', 503)

@@ -1,3 +1,4 @@
+import rateLimit from '@fastify/rate-limit'
 import websocket from '@fastify/websocket'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
@@ -9,8 +10,8 @@ import messageRoutes from '../routes/messages.ts'
 import participantRoutes from '../routes/participants.ts'
 import wsRoutes from '../routes/ws.ts'
 import { createChatApi, type ChatApi } from './api.ts'
-import { CLOSE_GOING_AWAY } from './connection.ts'
-import { CHAT_ERR_INVALID_OPTS, CHAT_ERR_MISSING_DECORATOR, toPublicError } from './errors.ts'
+import { auditRefusals } from './audit.ts'
+import { CHAT_ERR_INVALID_OPTS, CHAT_ERR_MISSING_DECORATOR, CHAT_ERR_RATE_LIMITED, toPublicError, withRetryAfter } from './errors.ts'
 import type { ChatMetrics } from './metrics.ts'
 import { resolveOptions, type ChatPluginOptions } from './options.ts'
 import { NLWebParticipant, type AskHandler } from './participants/nlweb.ts'
@@ -60,16 +61,27 @@ function askHandler (fastify: FastifyInstance, handler: AskHandler | string): As
   return (found as AskHandler).bind(fastify)
 }
 
-/** Every error on a chat route is rendered as { statusCode, code, error, message }, with the protocol's codes. */
+/**
+ * Every error on a chat route is rendered as { statusCode, code, error, message[, retryAfterMs] }, with the
+ * protocol's codes. The host's onError hooks (error trackers) see the error first, as on its own routes.
+ */
 function errorHandlerFor (metrics: ChatMetrics) {
   return function errorHandler (err: FastifyError & { retryAfterMs?: number }, request: FastifyRequest, reply: FastifyReply): void {
     const pub = toPublicError(err) // schema failures arrive as FST_ERR_VALIDATION (400)
     metrics.errors.inc({ code: pub.code, transport: 'rest' })
-    if (pub.status >= 500) request.log.error({ err }, 'chat request failed')
-    else request.log.info({ code: pub.code, reason: pub.message }, 'chat request rejected')
-    // Every 429 says when to come back; limits that are not about time say "in a second".
-    if (pub.status === 429) reply.header('retry-after', Math.max(1, Math.ceil((pub.retryAfterMs ?? 1000) / 1000)))
-    void reply.code(pub.status).send({ statusCode: pub.status, code: pub.code, error: STATUS_CODES[pub.status] ?? 'Error', message: pub.message })
+    // A refusal is the client's doing: counted in metrics, logged at debug so that no client can flood the log.
+    if (pub.status >= 500 && pub.code !== 'UNAVAILABLE') request.log.error({ err }, 'chat request failed')
+    else if (pub.status >= 500) request.log.warn({ code: pub.code, reason: pub.message }, 'chat request refused: a dependency is unavailable')
+    else request.log.debug({ code: pub.code, reason: pub.message }, 'chat request rejected')
+    const body: Record<string, unknown> = { statusCode: pub.status, code: pub.code, error: STATUS_CODES[pub.status] ?? 'Error', message: pub.message }
+    // Every 429 and 503 says when to come back; limits that are not about time say "in a second". A
+    // `retry-after` set already (the host's hook, @fastify/rate-limit) is kept.
+    if (pub.status === 429 || pub.retryAfterMs !== undefined) {
+      const ms = pub.retryAfterMs ?? 1000
+      body.retryAfterMs = ms
+      if (!reply.hasHeader('retry-after')) reply.header('retry-after', Math.max(1, Math.ceil(ms / 1000)))
+    }
+    void reply.code(pub.status).send(body)
   }
 }
 
@@ -90,9 +102,10 @@ async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void>
   const services = await createChatServices(options, fastify.log, agents)
   fastify.decorate('chat', createChatApi(services, fastify.log))
 
-  // Before @fastify/websocket's own preClose, so clients hear 1001 rather than a bare close.
+  // Before @fastify/websocket's own preClose: frames received are finished, AI answers end, then clients
+  // hear 1001 rather than a bare close.
   fastify.addHook('preClose', async () => {
-    services.connections.closeAll(CLOSE_GOING_AWAY, 'server shutting down')
+    await services.drain()
   })
 
   if (!fastify.hasDecorator('websocketServer')) {
@@ -101,10 +114,23 @@ async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void>
 
   await fastify.register(async function chatRoutes (instance) {
     instance.setErrorHandler(errorHandlerFor(services.metrics))
+    instance.addHook('onResponse', auditRefusals(services.audit, services.auth.peek))
     if (options.publicHealth) await instance.register(healthRoutes, { services })
     await instance.register(async function authenticated (scope) {
       scope.addHook('onRequest', authenticate)
       scope.addHook('onRequest', services.auth.requireUser)
+      // REST limits per user (after the auth hooks, so the user is known), in Redis when the fan-out is.
+      const { rest: restRate } = options.rateLimit
+      if (restRate.max > 0) {
+        await scope.register(rateLimit, {
+          max: restRate.max,
+          timeWindow: restRate.windowMs,
+          keyGenerator: (request) => `chat:${services.auth.peek(request)?.id ?? request.ip ?? 'unknown'}`,
+          ...(services.fanout.redis === undefined ? {} : { redis: services.fanout.redis, nameSpace: 'chat-rest-' }),
+          errorResponseBuilder: (request, context) =>
+            withRetryAfter(new CHAT_ERR_RATE_LIMITED(`requests (${context.max} per ${context.after})`), context.ttl)
+        })
+      }
       if (!options.publicHealth) await scope.register(healthRoutes, { services })
       await scope.register(wsRoutes, { services })
       await scope.register(conversationRoutes, { services })

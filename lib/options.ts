@@ -21,9 +21,20 @@ const Limits = Type.Object({
   maxMetadataBytes: Type.Integer({ minimum: 2, default: 4096, description: 'Serialized bytes of a message or conversation `metadata`' })
 }, { additionalProperties: false, default: {} })
 
+/** A token bucket: `max` at once, refilled at `max` per `windowMs`; `max` 0 turns the limit off. */
+const rate = (max: number, windowMs: number, what: string) => Type.Object({
+  max: Type.Integer({ minimum: 0, default: max, description: `${what} one user may do per window; 0 turns it off` }),
+  windowMs: Type.Integer({ minimum: 1, default: windowMs })
+}, { additionalProperties: false, default: {} })
+
 const RateLimit = Type.Object({
   max: Type.Integer({ minimum: 0, default: 300, description: 'Messages one user may send per window; 0 turns it off' }),
-  windowMs: Type.Integer({ minimum: 1, default: 10_000 })
+  windowMs: Type.Integer({ minimum: 1, default: 10_000 }),
+  conversations: rate(120, 60_000, 'Conversations created'),
+  participants: rate(300, 60_000, 'Participant adds and removes'),
+  typing: rate(100, 10_000, 'Typing frames'),
+  joins: rate(300, 10_000, 'Joins'),
+  rest: rate(1000, 10_000, 'REST requests (through @fastify/rate-limit, with x-ratelimit-* headers)')
 }, { additionalProperties: false, default: {} })
 
 const Cache = Type.Object({
@@ -35,7 +46,12 @@ const UserMapping = Type.Object({
   property: Type.String({ minLength: 1, default: 'user', description: 'Request property the host auth hook sets' }),
   id: Type.String({ minLength: 1, default: 'id' }),
   name: Type.String({ minLength: 1, default: 'name' }),
-  roles: Type.String({ minLength: 1, default: 'roles' })
+  roles: Type.String({ minLength: 1, default: 'roles' }),
+  expires: Type.String({
+    minLength: 1,
+    default: 'exp',
+    description: 'Property holding when the user\'s token expires, in seconds since the epoch (a JWT\'s `exp`); sockets close with 4001 then'
+  })
 }, { additionalProperties: false, default: {} })
 
 const PostgresSchemaName = Type.String({
@@ -116,6 +132,8 @@ export const ChatOptionsSchema = Type.Object({
 
 export type ChatOptionsData = Static<typeof ChatOptionsSchema>
 
+export type AllowUser = (user: ChatUser, request: FastifyRequest) => boolean | Promise<boolean>
+
 /** What a host passes to `app.register(chat, opts)`: the data options plus code. */
 export interface ChatPluginOptions extends Partial<Omit<ChatOptionsData, 'storage' | 'limits' | 'rateLimit' | 'cache' | 'user' | 'fanout'>> {
   storage?: ChatOptionsData['storage'] | ChatStorage
@@ -127,6 +145,11 @@ export interface ChatPluginOptions extends Partial<Omit<ChatOptionsData, 'storag
   user?: Partial<ChatOptionsData['user']>
   /** Maps a request to the chat user instead of `user.*` property names; return null for "nobody". */
   identify?: (request: FastifyRequest) => ChatUser | null
+  /**
+   * Soft launch: whether chat is enabled for this user (sync or async). Others get 403 FORBIDDEN on every chat
+   * route and on the WebSocket upgrade. Without it, chat is on for everyone the host's auth lets in.
+   */
+  allow?: AllowUser
   /** The AI participant answering through the host's `/ask` handler; false turns off one the host config names. */
   ai?: AiOptions | false
   /** The host's user directory, naming people added by id; false turns off one the host config names. */
@@ -137,6 +160,7 @@ export interface ResolvedOptions extends Omit<ChatOptionsData, 'storage' | 'fano
   storage: ChatOptionsData['storage'] | ChatStorage
   fanout: FanoutConfig
   identify?: (request: FastifyRequest) => ChatUser | null
+  allow?: AllowUser
   ai?: ResolvedAiOptions
   users?: ResolvedUsersOptions
 }
@@ -205,7 +229,7 @@ function resolveUsers (input: unknown): ResolvedUsersOptions | undefined {
 }
 
 const FASTIFY_KEYS = new Set(['logLevel', 'logSerializers'])
-const CODE_KEYS = ['identify'] as const
+const CODE_KEYS = ['identify', 'allow'] as const
 
 function isStorage (value: unknown): value is ChatStorage {
   return typeof value === 'object' && value !== null && typeof (value as ChatStorage).appendMessage === 'function'
@@ -296,6 +320,7 @@ export function resolveOptions (explicit: ChatPluginOptions, fromConfig: unknown
   if (pool !== undefined) Object.assign(resolved.storage, { pool })
   if (fanoutInstance !== undefined) resolved.fanout = fanoutInstance as unknown as FanoutConfig
   if (code.identify !== undefined) resolved.identify = code.identify as ResolvedOptions['identify']
+  if (code.allow !== undefined) resolved.allow = code.allow as AllowUser
   if (ai !== undefined) resolved.ai = ai
   if (users !== undefined) resolved.users = users
   return resolved

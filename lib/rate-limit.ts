@@ -1,5 +1,9 @@
+import { LRUCache } from 'lru-cache'
+
 /**
- * Messages per user per fixed window, shared by the socket and REST so both paths count against one budget.
+ * Per-user limits on what a user does (send, create, add/remove participants, typing, join), shared by the
+ * socket and REST so both count against one budget. Each is a token bucket (GCRA): `max` actions at once,
+ * refilled at `max` per `windowMs` — no window edge lets twice the budget through.
  * `take` answers how long to wait when the budget is spent (0 = go ahead).
  */
 export interface RateLimiter {
@@ -8,64 +12,64 @@ export interface RateLimiter {
   refund (key: string): void
 }
 
-/**
- * A counter all instances share (the Redis fan-out has one): counts `key` in the window that started at
- * `windowStart`, expiring with it. Rejects when the shared store cannot be reached.
- */
-export interface SharedCounter {
-  incr (key: string, windowMs: number): Promise<number>
-  decr (key: string): void
+export interface Rate {
+  max: number
+  windowMs: number
 }
 
-function createLocalLimiter (opts: { max: number, windowMs: number }): { take: (key: string) => number, refund: (key: string) => void } {
-  let windowStart = 0
-  let counts = new Map<string, number>()
+/**
+ * A bucket store all instances share (the Redis fan-out has one). `take` spends one action of `key` in a bucket
+ * of `max` refilled over `windowMs` and answers the wait (0 = allowed); rejects when it cannot be reached.
+ */
+export interface SharedCounter {
+  take (key: string, rate: Rate): Promise<number>
+  refund (key: string, rate: Rate): void
+}
+
+/** Users whose buckets are kept per limiter and process; the least recently active are forgotten first (their buckets are full by then or soon). */
+const MAX_KEYS = 100_000
+
+/**
+ * GCRA on one "theoretical arrival time" per key: an action is allowed while it is at most `windowMs - interval`
+ * ahead of now (a bucket of `max`), and moves it `interval` = windowMs / max further.
+ */
+function createLocalLimiter (rate: Rate): { take: (key: string) => number, refund: (key: string) => void } {
+  const interval = rate.windowMs / rate.max
+  const tats = new LRUCache<string, number>({ max: MAX_KEYS })
   return {
     take (key) {
       const now = Date.now()
-      if (now - windowStart >= opts.windowMs) {
-        windowStart = now
-        counts = new Map() // one window at a time: nothing to prune
-      }
-      const used = counts.get(key) ?? 0
-      if (used >= opts.max) return windowStart + opts.windowMs - now
-      counts.set(key, used + 1)
+      const tat = Math.max(tats.get(key) ?? now, now)
+      const next = tat + interval
+      if (next - now > rate.windowMs) return Math.ceil(next - now - rate.windowMs)
+      tats.set(key, next)
       return 0
     },
     refund (key) {
-      const used = counts.get(key)
-      if (used !== undefined && used > 0) counts.set(key, used - 1)
+      const tat = tats.get(key)
+      if (tat !== undefined) tats.set(key, tat - interval)
     }
   }
 }
 
 /**
- * One process counts alone. With a shared counter, every instance counts in the same place (windows aligned
- * to the clock, so all instances agree on them); while it cannot be reached, each instance counts alone.
+ * One process counts alone. With a shared store, every instance counts in the same bucket; while it cannot be
+ * reached, each instance counts alone.
  */
-export function createRateLimiter (opts: { max: number, windowMs: number }, shared?: SharedCounter): RateLimiter {
-  if (opts.max === 0) return { take: async () => 0, refund: () => {} }
-  const local = createLocalLimiter(opts)
+export function createRateLimiter (rate: Rate, shared?: SharedCounter, name = 'send'): RateLimiter {
+  if (rate.max === 0) return { take: async () => 0, refund: () => {} }
+  const local = createLocalLimiter(rate)
   if (shared === undefined) return { take: async (key) => local.take(key), refund: local.refund }
-  const counted = new Map<string, string>()
   return {
     async take (key) {
-      const now = Date.now()
-      const windowStart = now - (now % opts.windowMs)
-      const windowKey = `${key}:${windowStart}`
-      let used: number
       try {
-        used = await shared.incr(windowKey, opts.windowMs)
+        return await shared.take(`${name}:${key}`, rate)
       } catch {
         return local.take(key)
       }
-      if (used > opts.max) return windowStart + opts.windowMs - now
-      counted.set(key, windowKey)
-      return 0
     },
     refund (key) {
-      const windowKey = counted.get(key)
-      if (windowKey !== undefined) shared.decr(windowKey)
+      shared.refund(`${name}:${key}`, rate)
     }
   }
 }

@@ -4,7 +4,8 @@ import { createAuth, type ChatAuth } from './auth.ts'
 import { createConversationCache, type ConversationCache } from './cache.ts'
 import { createChannels, type Channels } from './channels.ts'
 import { createFanout, type Fanout } from './fanout/index.ts'
-import { ChatConnection } from './connection.ts'
+import { createSecurityAudit, type SecurityAudit } from './audit.ts'
+import { ChatConnection, CLOSE_GOING_AWAY } from './connection.ts'
 import { ConnectionRegistry } from './connections.ts'
 import { createConversationManager, type ConversationManager } from './conversations.ts'
 import { createMetrics, type ChatMetrics } from './metrics.ts'
@@ -30,7 +31,13 @@ export interface ChatServices {
   auth: ChatAuth
   agents: Map<string, AgentParticipant>
   /** Wraps a new socket of an authenticated user. */
-  connect (socket: WebSocket, user: ChatUser): ChatConnection
+  connect (socket: WebSocket, user: ChatUser, ip?: string): ChatConnection
+  audit: SecurityAudit
+  /**
+   * Graceful shutdown, before the server stops: sockets refuse new frames and finish those received (stored
+   * ⇒ acked), AI answers end (their stream.end reaches the viewers), then every socket closes with 1001.
+   */
+  drain (): Promise<void>
   close (): Promise<void>
 }
 
@@ -48,6 +55,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     onDeliver (message, remote) { answers.delivered(message, remote) },
     onDeleted (id) { answers.deleted(id) }
   })
+  const audit = createSecurityAudit(storage, log)
   const metrics = createMetrics({ conversations: () => cache.size, channels: () => channels.size })
   const connections = new ConnectionRegistry({
     heartbeatMs: options.heartbeatMs,
@@ -122,16 +130,25 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     metrics,
     auth: createAuth(options),
     agents,
-    connect (socket, user) {
+    connect (socket, user, ip) {
       const conn = new ChatConnection(socket, user, {
         manager,
         options,
         metrics,
         log,
-        onClose: (c) => { connections.remove(c) }
-      })
+        onClose: (c) => { connections.remove(c) },
+        onPolicyClose: (c, code, reason) => {
+          audit.record({ actor: c.userId, action: 'socket.closed', target: c.id, ip: c.ip, details: { code, reason } })
+        }
+      }, ip)
       connections.add(conn)
       return conn
+    },
+    audit,
+    async drain () {
+      await Promise.all(connections.all().map(async (c) => { await c.quiesce() }))
+      await answers.close()
+      connections.closeAll(CLOSE_GOING_AWAY, 'server shutting down')
     },
     async close () {
       await answers.close()

@@ -21,6 +21,6 @@ export default async function wsRoutes (fastify: FastifyInstance, { services }: 
       }
     }
   }, (socket, request) => {
-    services.connect(socket, services.auth.user(request))
+    services.connect(socket, services.auth.user(request), request.ip)
   })
 }

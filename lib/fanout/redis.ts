@@ -8,6 +8,26 @@ export type { RedisFanoutOptions }
 
 interface Envelope { i: string, e: FanoutEvent }
 
+/**
+ * The rate limiter's token bucket (lib/rate-limit.ts, GCRA) in one step on Redis, on Redis's clock so that
+ * instances agree: KEYS[1] holds the next "theoretical arrival time" in ms; ARGV = interval, window (ms).
+ */
+const GCRA_TAKE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local nxt = tat + interval
+if nxt - now > window then return math.ceil(nxt - now - window) end
+redis.call('SET', KEYS[1], string.format('%.3f', nxt), 'PX', math.ceil(window))
+return 0`
+const GCRA_REFUND = `
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat then redis.call('SET', KEYS[1], string.format('%.3f', tat - tonumber(ARGV[1])), 'KEEPTTL') end
+return 0`
+
 /** Events kept while the publishing link is down; past this the oldest go (storage still has every message). */
 const MAX_QUEUED = 10_000
 
@@ -41,6 +61,7 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
   return {
     name: 'redis',
     shared: true,
+    redis: pub,
     get connected () { return connected },
 
     async start (handlers: FanoutHandlers) {
@@ -85,16 +106,13 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
     },
 
     counter: {
-      async incr (key, windowMs) {
+      async take (key, rate) {
         if (pub.status !== 'ready') throw new Error('Redis is not connected')
-        const k = `${channel}:rate:${key}`
-        const replies = await pub.multi().incr(k).pexpire(k, windowMs + 1000).exec()
-        const count = replies?.[0]?.[1]
-        if (typeof count !== 'number') throw new Error('Redis did not count')
-        return count
+        const wait = await pub.eval(GCRA_TAKE, 1, `${channel}:rate:${key}`, rate.windowMs / rate.max, rate.windowMs)
+        return Number(wait)
       },
-      decr (key) {
-        if (pub.status === 'ready') pub.decr(`${channel}:rate:${key}`).catch(onError)
+      refund (key, rate) {
+        if (pub.status === 'ready') pub.eval(GCRA_REFUND, 1, `${channel}:rate:${key}`, rate.windowMs / rate.max).catch(onError)
       }
     },
 

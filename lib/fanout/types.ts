@@ -59,6 +59,8 @@ export interface Fanout {
   publish (event: FanoutEvent): void
   /** A counter every instance shares (per-user rate limits), when the link has one. */
   readonly counter?: SharedCounter
+  /** The Redis client (ioredis) behind the link, if any: the REST rate limiter counts there too. */
+  readonly redis?: unknown
   /** Where instances record that they are alive (presence), when the link has one; else heartbeats are events. */
   readonly instances?: InstanceDirectory
   close (): Promise<void>

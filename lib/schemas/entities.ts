@@ -78,4 +78,6 @@ export interface ChatUser {
   id: string
   name: string
   roles: string[]
+  /** When the credentials the user signed in with expire (ms since the epoch): their sockets close then (4001). */
+  expiresAt?: number
 }

@@ -168,7 +168,7 @@ t.test('defaults are filled in', async (t) => {
   t.equal(o.adminRole, 'admin')
   t.equal(o.heartbeatMs, 30_000)
   t.equal(o.publicHealth, true)
-  t.same(o.user, { property: 'user', id: 'id', name: 'name', roles: 'roles' })
+  t.same(o.user, { property: 'user', id: 'id', name: 'name', roles: 'roles', expires: 'exp' })
   t.same(o.limits, {
     maxMessageBytes: 16 * 1024,
     maxFrameBytes: 1024 * 1024,
@@ -180,7 +180,15 @@ t.test('defaults are filled in', async (t) => {
     maxTitleLength: 200,
     maxMetadataBytes: 4096
   })
-  t.same(o.rateLimit, { max: 300, windowMs: 10_000 })
+  t.same(o.rateLimit, {
+    max: 300,
+    windowMs: 10_000,
+    conversations: { max: 120, windowMs: 60_000 },
+    participants: { max: 300, windowMs: 60_000 },
+    typing: { max: 100, windowMs: 10_000 },
+    joins: { max: 300, windowMs: 10_000 },
+    rest: { max: 1000, windowMs: 10_000 }
+  })
   t.same(o.cache, { max: 1000, messages: 200 })
   t.equal(o.identify, undefined)
   t.equal(o.users, undefined, 'no directory: people added by id are named by their id')
@@ -209,7 +217,7 @@ t.test('options from the host config decorator apply; explicit options win key b
   t.equal(o.adminRole, 'ops', 'from the config')
   t.equal(o.limits.maxMessageBytes, 3000, 'explicit wins')
   t.equal(o.limits.maxParticipants, 5, 'the config\'s other keys in the same group stay')
-  t.same(o.rateLimit, { max: 9, windowMs: 1234 }, 'merged key by key')
+  t.match(o.rateLimit, { max: 9, windowMs: 1234, joins: { max: 300 } }, 'merged key by key, the rest from the defaults')
   t.equal(o.limits.historyWindow, 50, 'defaults fill the rest')
   t.same(hostConfig, snapshot, 'the host config object is not modified')
 

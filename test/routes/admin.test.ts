@@ -34,7 +34,11 @@ t.test('admin routes: 401 without a token, 403 for a user without the admin role
   t.equal(view.status, 200, 'not deleted')
   t.notOk(view.body.closedAt, 'not closed')
   t.match(await bob.call({ type: 'ping' }), { type: 'pong' }, 'bob still connected')
-  t.same((await asAdmin(ta, 'GET', '/chat/admin/audit')).body.items, [], 'nothing audited')
+  const audit = (await asAdmin(ta, 'GET', '/chat/admin/audit')).body.items as any[]
+  t.same(audit.filter((e) => !e.action.startsWith('auth.') && !e.action.startsWith('admin.')), [], 'no admin action audited')
+  // The refusals are security events: who, what, on what, from where (one per actor and action in a window).
+  t.match(audit.find((e) => e.action === 'admin.forbidden'), { actor: 'alice', target: /^(GET|POST|DELETE) \/chat\/admin\//, details: { ip: '127.0.0.1' } })
+  t.match(audit.find((e) => e.action === 'auth.unauthorized'), { actor: 'anonymous', target: /\/chat\/admin\//, details: { ip: '127.0.0.1' } })
 })
 
 t.test('admin lists every conversation with stats, paged', async (t) => {

@@ -154,7 +154,8 @@ t.test('joins racing chunk broadcasts lose no part and repeat none', async (t) =
     }
   }
   // A one-message cache window: a join without `since` reads its history from storage.
-  const ta = await startApp(t, { storage, cache: { messages: 1 } }, { askHandler: handler })
+  // Joins in a tight loop: the per-user join budget is off here.
+  const ta = await startApp(t, { storage, cache: { messages: 1 }, rateLimit: { joins: { max: 0, windowMs: 1 } } }, { askHandler: handler })
   const conv = await createConversation(ta, 'alice', [], { ai: true })
   const clients: TestClient[] = []
   for (let i = 0; i < 4; i++) clients.push(await ta.connect('alice'))
