@@ -22,9 +22,10 @@ function asString (value: unknown): string | undefined {
 
 /**
  * The plugin has no auth of its own: it reads the user the host's auth hook set, through the `user` option's
- * property names (or the `identify` function), and keeps it per request.
+ * property names (or the `identify` function), and keeps it per request. Ids in `reserved` (the AI
+ * participants', `system`) are refused: no person may act under them.
  */
-export function createAuth (options: ResolvedOptions): ChatAuth {
+export function createAuth (options: ResolvedOptions, reserved: ReadonlySet<string> = new Set()): ChatAuth {
   const users = new WeakMap<FastifyRequest, ChatUser>()
   const map = options.user
 
@@ -50,6 +51,8 @@ export function createAuth (options: ResolvedOptions): ChatAuth {
     async requireUser (request) {
       const user = identify(request)
       if (user === null) throw new CHAT_ERR_UNAUTHORIZED()
+      // A person never acts under the id of an AI participant or of the system's messages.
+      if (reserved.has(user.id)) throw new CHAT_ERR_FORBIDDEN(`the user id "${user.id}" is reserved for the chat's own participants`)
       users.set(request, user)
       if (options.allow !== undefined && !(await options.allow(user, request))) {
         throw new CHAT_ERR_FORBIDDEN('chat is not enabled for this user')

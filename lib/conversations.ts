@@ -183,6 +183,7 @@ export function createConversationManager (deps: {
     async create (user: ChatUser, body: { title?: string, participants?: string[], ai?: boolean, metadata?: Record<string, unknown> }): Promise<Conversation> {
       await spend('conversations', user)
       const listed = [...new Set(body.participants ?? [])].filter((id) => id !== user.id)
+      if (listed.includes(SYSTEM_SENDER.id)) throw new CHAT_ERR_BAD_REQUEST(`"${SYSTEM_SENDER.id}" is not a participant`)
       // An AI listed by id joins as the AI, never as a human of the same id.
       const others = listed.filter((id) => !agents.has(id))
       let agent = listed.map((id) => agents.get(id)).find((a) => a !== undefined)
@@ -263,6 +264,7 @@ export function createConversationManager (deps: {
       const entry = await member(user, id)
       if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
       if (entry.participants.has(body.userId)) throw new CHAT_ERR_CONFLICT('already a participant')
+      if (body.userId === SYSTEM_SENDER.id) throw new CHAT_ERR_BAD_REQUEST(`"${SYSTEM_SENDER.id}" is not a participant`)
       const agent = agents.get(body.userId)
       // An AI keeps its own name; a name given in the request wins over the host's directory.
       const name = agent?.name ?? body.name ?? (await users.lookup([body.userId])).get(body.userId) ?? body.userId

@@ -12,12 +12,17 @@ export interface ChatMetrics {
 }
 
 /**
- * Prometheus metrics on a registry of the plugin's own (never the global one, so two apps in one process
- * do not collide). `gauges` are read at scrape time.
+ * Prometheus metrics, on the host's prom-client registry when it gives one (`metrics.registry`: the chat's
+ * series beside its own, on its /metrics), else on a registry of the plugin's own (never the global one, so
+ * two apps in one process do not collide). Node's process metrics only when asked (`metrics.processMetrics`):
+ * a host usually collects them already. `gauges` are read at scrape time.
  */
-export function createMetrics (gauges: { conversations: () => number, channels: () => number }): ChatMetrics {
-  const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'chat_process_' })
+export function createMetrics (
+  gauges: { conversations: () => number, channels: () => number },
+  opts: { registry?: Registry, processMetrics?: boolean } = {}
+): ChatMetrics {
+  const registry = opts.registry ?? new Registry()
+  if (opts.processMetrics === true) collectDefaultMetrics({ register: registry })
   const connections = new Gauge({ name: 'chat_connections', help: 'Open chat sockets', registers: [registry] })
   // eslint-disable-next-line no-new
   new Gauge({

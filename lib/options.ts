@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyRequest } from 'fastify'
+import type { Registry } from 'prom-client'
 import { CHAT_ERR_INVALID_OPTS } from './errors.ts'
 import type { AnswerRuleInput, AskHandler } from './participants/nlweb.ts'
 import type { ChatUser } from './schemas/entities.ts'
@@ -127,6 +128,9 @@ export const ChatOptionsSchema = Type.Object({
   rateLimit: RateLimit,
   cache: Cache,
   publicHealth: Type.Boolean({ default: true, description: '/health and /metrics without auth' }),
+  metrics: Type.Object({
+    processMetrics: Type.Boolean({ default: false, description: 'Also collect Node\'s process metrics (prom-client defaults)' })
+  }, { additionalProperties: false, default: {} }),
   fanout: FanoutConfig
 })
 
@@ -135,7 +139,9 @@ export type ChatOptionsData = Static<typeof ChatOptionsSchema>
 export type AllowUser = (user: ChatUser, request: FastifyRequest) => boolean | Promise<boolean>
 
 /** What a host passes to `app.register(chat, opts)`: the data options plus code. */
-export interface ChatPluginOptions extends Partial<Omit<ChatOptionsData, 'storage' | 'limits' | 'rateLimit' | 'cache' | 'user' | 'fanout'>> {
+export interface ChatPluginOptions extends Partial<Omit<ChatOptionsData, 'storage' | 'limits' | 'rateLimit' | 'cache' | 'user' | 'fanout' | 'metrics'>> {
+  /** Prometheus: the host's prom-client `Registry` to register the chat's metrics on, and whether to add process metrics. */
+  metrics?: { registry?: Registry, processMetrics?: boolean }
   storage?: ChatOptionsData['storage'] | ChatStorage
   /** How instances tell each other of messages and events: in-process (one instance) or Redis pub/sub. */
   fanout?: ChatOptionsData['fanout'] | { type: 'redis', client: unknown, channel?: string } | Fanout
@@ -156,7 +162,8 @@ export interface ChatPluginOptions extends Partial<Omit<ChatOptionsData, 'storag
   users?: UsersOptions | false
 }
 
-export interface ResolvedOptions extends Omit<ChatOptionsData, 'storage' | 'fanout'> {
+export interface ResolvedOptions extends Omit<ChatOptionsData, 'storage' | 'fanout' | 'metrics'> {
+  metrics: ChatOptionsData['metrics'] & { registry?: Registry }
   storage: ChatOptionsData['storage'] | ChatStorage
   fanout: FanoutConfig
   identify?: (request: FastifyRequest) => ChatUser | null
@@ -254,6 +261,19 @@ function takePool (input: Record<string, unknown>): PostgresPool | undefined {
   return storage.pool
 }
 
+/** Takes the host's prom-client Registry out of `metrics.registry`, checked; the schema checks the rest. */
+function takeRegistry (input: Record<string, unknown>): Registry | undefined {
+  const metrics = input.metrics
+  if (!isPlainObject(metrics) || metrics.registry === undefined) return undefined
+  const registry = metrics.registry as Registry
+  if (typeof registry !== 'object' || registry === null || typeof registry.registerMetric !== 'function' || typeof registry.metrics !== 'function') {
+    throw new CHAT_ERR_INVALID_OPTS('"metrics.registry" must be a prom-client Registry')
+  }
+  const { registry: _taken, ...rest } = metrics
+  input.metrics = rest
+  return registry
+}
+
 function isPlainObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype
 }
@@ -294,6 +314,7 @@ export function resolveOptions (explicit: ChatPluginOptions, fromConfig: unknown
   const storage = input.storage
   if (isStorage(storage)) delete input.storage
   const pool = takePool(input)
+  const registry = takeRegistry(input)
   // Instances (a Fanout, or the host's Redis client) are taken as they are; the rest is checked as data.
   const fanout = input.fanout
   const fanoutInstance = isPlainObject(fanout) && ('publish' in fanout || 'client' in fanout) ? fanout : undefined
@@ -318,6 +339,7 @@ export function resolveOptions (explicit: ChatPluginOptions, fromConfig: unknown
   }
   if (isStorage(storage)) resolved.storage = storage
   if (pool !== undefined) Object.assign(resolved.storage, { pool })
+  if (registry !== undefined) resolved.metrics.registry = registry
   if (fanoutInstance !== undefined) resolved.fanout = fanoutInstance as unknown as FanoutConfig
   if (code.identify !== undefined) resolved.identify = code.identify as ResolvedOptions['identify']
   if (code.allow !== undefined) resolved.allow = code.allow as AllowUser

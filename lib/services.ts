@@ -56,7 +56,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     onDeleted (id) { answers.deleted(id) }
   })
   const audit = createSecurityAudit(storage, log)
-  const metrics = createMetrics({ conversations: () => cache.size, channels: () => channels.size })
+  const metrics = createMetrics({ conversations: () => cache.size, channels: () => channels.size }, options.metrics)
   const connections = new ConnectionRegistry({
     heartbeatMs: options.heartbeatMs,
     metrics,
@@ -128,7 +128,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     connections,
     manager,
     metrics,
-    auth: createAuth(options),
+    auth: createAuth(options, new Set(['system', ...agents.keys()])),
     agents,
     connect (socket, user, ip) {
       const conn = new ChatConnection(socket, user, {
