@@ -6,12 +6,17 @@ export const MAX_METADATA_DEPTH = 16
 
 type Limits = Pick<ResolvedOptions['limits'], 'maxMessageBytes' | 'maxMetadataBytes'>
 
+/** A UTF-16 surrogate that is not half of a pair: not a character, and storage would replace or refuse it. */
+const LONE_SURROGATE = /\p{Cs}/u
+
 /**
  * What a JSON value holds, walked level by level without recursion and without spreading a level into one
  * call (a `push(...values)` of an array of 150k elements overflows the stack): `deep` when it nests deeper
- * than `maxDepth`, `wide` when it holds more than `maxValues` values. The walk stops at the first limit.
+ * than `maxDepth`, `wide` when it holds more than `maxValues` values, `unpaired` when a key or a string holds
+ * a lone surrogate (PostgreSQL's jsonb refuses one). The walk stops at the first finding.
  */
-export function measureJson (value: unknown, maxDepth: number, maxValues: number): 'ok' | 'deep' | 'wide' {
+export function measureJson (value: unknown, maxDepth: number, maxValues: number): 'ok' | 'deep' | 'wide' | 'unpaired' {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? 'unpaired' : 'ok'
   let level: unknown[] = [value]
   let values = 0
   for (let depth = 0; level.length > 0; depth++) {
@@ -19,10 +24,15 @@ export function measureJson (value: unknown, maxDepth: number, maxValues: number
     const next: unknown[] = []
     for (const v of level) {
       if (typeof v !== 'object' || v === null) continue
-      const children = Object.values(v)
-      values += children.length
+      const entries = Object.entries(v)
+      values += entries.length
       if (values > maxValues) return 'wide'
-      for (const child of children) next.push(child)
+      const isArray = Array.isArray(v)
+      for (const [key, child] of entries) {
+        if (!isArray && LONE_SURROGATE.test(key)) return 'unpaired'
+        if (typeof child === 'string' && LONE_SURROGATE.test(child)) return 'unpaired'
+        next.push(child) // leaves too: a leaf one level too deep is too deep
+      }
     }
     level = next
   }
@@ -42,6 +52,7 @@ export function checkMetadata (metadata: Record<string, unknown> | undefined, li
   const shape = measureJson(metadata, MAX_METADATA_DEPTH, limits.maxMetadataBytes)
   if (shape === 'deep') throw new CHAT_ERR_BAD_REQUEST(`metadata is nested deeper than ${MAX_METADATA_DEPTH}`)
   if (shape === 'wide') throw new CHAT_ERR_TOO_LARGE(`metadata holds more values than fit in ${limits.maxMetadataBytes} bytes`)
+  if (shape === 'unpaired') throw new CHAT_ERR_BAD_REQUEST('metadata is not valid Unicode (a lone surrogate)')
   const bytes = Buffer.byteLength(JSON.stringify(metadata))
   if (bytes > limits.maxMetadataBytes) {
     throw new CHAT_ERR_TOO_LARGE(`metadata is ${bytes} bytes, the limit is ${limits.maxMetadataBytes}`)
@@ -55,9 +66,6 @@ export function checkMetadata (metadata: Record<string, unknown> | undefined, li
  * blank Braille pattern.
  */
 const VISIBLE = /[^\p{White_Space}\p{Cc}\p{Cf}\p{M}\p{Default_Ignorable_Code_Point}\u2800]/u
-
-/** A UTF-16 surrogate that is not half of a pair: not a character, and storage would replace it. */
-const LONE_SURROGATE = /\p{Cs}/u
 
 /** True when content shows nothing to a reader (empty, spaces, or only invisible characters). */
 export function isBlank (content: string): boolean {

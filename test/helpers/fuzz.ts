@@ -486,7 +486,7 @@ export async function fuzzSockets (opts: SocketFuzzOptions, stats: FuzzStats = e
     }
     await settle()
     stats.validNotAcked.push(...socket.takeUnacked())
-    socket.close()
+    socket.ws.close(1000) // a clean close, so 1006 counts only the server's cut-offs
     await socket.closed
   }
 

@@ -258,3 +258,33 @@ t.test('REST: metadata holding a 150,000-element array is 413 TOO_LARGE, not a 5
   const mine = await ta.request('GET', '/chat/conversations', { token: await ta.token('alice') })
   t.same(mine.body.items.map((c: any) => c.id), [conv.id], 'no conversation created')
 })
+
+t.test('REST: metadata with a lone surrogate in a key or a string is 400 BAD_REQUEST (PostgreSQL jsonb refuses it), nothing stored', async (t) => {
+  const ta = await startApp(t)
+  const conv = await createConversation(ta, 'alice')
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['in a value', { k: 'a\uD800' }],
+    ['in a key', { ['\uDC00k']: 1 }],
+    ['deep in an array', { list: [1, ['ok', '\uDFFF']] }]
+  ]
+  for (const [name, metadata] of cases) {
+    t.match(await post(ta, 'alice', conv.id, { clientMessageId: `ls-${name}`, content: 'x', metadata }), { status: 400, body: { code: 'BAD_REQUEST', message: /surrogate/ } }, name)
+  }
+  const created = await ta.request('POST', '/chat/conversations', { token: await ta.token('alice'), body: { title: 'ls', metadata: { k: '\uD800' } } })
+  t.match(created, { status: 400, body: { code: 'BAD_REQUEST' } }, 'conversation metadata too')
+  t.equal((await post(ta, 'alice', conv.id, { clientMessageId: 'pair', content: 'x', metadata: { k: '\uD83D\uDE00' } })).status, 201, 'a surrogate pair (an emoji) is fine')
+  const list = await ta.request('GET', `/chat/conversations/${conv.id}/messages`, { token: await ta.token('alice') })
+  t.same(list.body.items.filter((m: any) => m.kind === 'text').map((m: any) => m.clientMessageId), ['pair'])
+})
+
+t.test('REST: metadata may nest 16 levels, not 17', async (t) => {
+  const ta = await startApp(t)
+  const conv = await createConversation(ta, 'alice')
+  const nested = (levels: number): Record<string, unknown> => {
+    let value: Record<string, unknown> = { leaf: 1 }
+    for (let i = 1; i < levels; i++) value = { d: value }
+    return value
+  }
+  t.equal((await post(ta, 'alice', conv.id, { clientMessageId: 'd16', content: 'x', metadata: nested(16) })).status, 201)
+  t.match(await post(ta, 'alice', conv.id, { clientMessageId: 'd17', content: 'x', metadata: nested(17) }), { status: 400, body: { code: 'BAD_REQUEST', message: /deeper than 16/ } })
+})

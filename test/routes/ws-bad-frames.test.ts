@@ -115,3 +115,15 @@ t.test('a bad frame echoes its ref only when a valid frame could carry it (at mo
   t.notOk('ref' in err, 'an overlong ref is not echoed')
   t.match(await alice.call({ type: 'explode' }), { code: 'BAD_FRAME' }, 'a short ref still is')
 })
+
+t.test('socket: metadata with a lone surrogate is a BAD_FRAME and nothing is stored', async (t) => {
+  const ta = await startApp(t)
+  const conv = await createConversation(ta, 'alice')
+  const alice = await ta.connect('alice')
+  const reply = await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: 'ls', content: 'x', metadata: { k: '\uD800' } })
+  t.match(reply, { type: 'error', code: 'BAD_FRAME', message: /surrogate/ })
+  const lone = await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: 'ls2', content: 'a\uDC00' })
+  t.match(lone, { type: 'error', code: 'BAD_FRAME', message: /surrogate/ }, 'in content too')
+  const list = await ta.request('GET', `/chat/conversations/${conv.id}/messages`, { token: await ta.token('alice') })
+  t.same(list.body.items.filter((m: any) => m.kind === 'text'), [])
+})
