@@ -29,6 +29,11 @@ export interface Answers {
   delivered (message: Message, remote: boolean): void
   /** A conversation was deleted: its answers stop. */
   deleted (conversationId: string): void
+  /**
+   * The conversation is overloaded: its running answers end now (stored 'cancelled', stream.end sent), before
+   * any human send is refused. How many were stopped.
+   */
+  shed (conversationId: string): number
   /** Attaches the agents and starts the sweep (once the fan-out runs, so ends reach every instance). */
   start (opts: { alone: boolean }): Promise<void>
   close (): Promise<void>
@@ -171,6 +176,16 @@ export function createAnswers (deps: AnswersDeps): Answers {
 
     deleted (conversationId) {
       for (const agent of agents.values()) agent.cancel(conversationId)
+    },
+
+    shed (conversationId) {
+      let stopped = 0
+      for (const agent of agents.values()) if (agent.cancel(conversationId)) stopped++
+      if (stopped > 0) {
+        deps.metrics.aiShed.inc(stopped)
+        log.warn({ conversationId }, 'chat conversation overloaded: its AI answers were shed')
+      }
+      return stopped
     },
 
     async start ({ alone }) {

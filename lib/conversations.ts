@@ -6,7 +6,7 @@ import type { Subscriber } from './delivery.ts'
 import { coversUpTo, createLive, type JoinResult } from './live.ts'
 import { checkContent, checkMetadata } from './message-limits.ts'
 import {
-  CHAT_ERR_BAD_REQUEST, CHAT_ERR_CONFLICT, CHAT_ERR_FORBIDDEN, CHAT_ERR_NOT_FOUND, CHAT_ERR_PARTICIPANT_LIMIT,
+  CHAT_ERR_BAD_REQUEST, CHAT_ERR_CONFLICT, CHAT_ERR_CONVERSATION_BUSY, CHAT_ERR_FORBIDDEN, CHAT_ERR_NOT_FOUND, CHAT_ERR_PARTICIPANT_LIMIT,
   CHAT_ERR_RATE_LIMITED, withRetryAfter
 } from './errors.ts'
 import { newId } from './ids.ts'
@@ -52,7 +52,7 @@ export function createConversationManager (deps: {
   notify: (userId: string, frame: WireFrame) => void
   agents: Map<string, AgentParticipant>
   /** Where a question's answer is claimed before it is stored (answers.ts). */
-  answers: Pick<Answers, 'claim' | 'settle'>
+  answers: Pick<Answers, 'claim' | 'settle' | 'shed'>
   /** Where all instances count per-user limits (the Redis fan-out's); each instance alone without it. */
   counter?: SharedCounter
 }) {
@@ -66,6 +66,9 @@ export function createConversationManager (deps: {
     typing: createRateLimiter(options.rateLimit.typing, deps.counter, 'typing'),
     joins: createRateLimiter(options.rateLimit.joins, deps.counter, 'joins')
   }
+
+  /** Smoothed time to store one message, in ms. */
+  let storeMs = 1
 
   /** Spends one action of the user's budget, or refuses with RATE_LIMITED and when to come back. */
   async function spend (budget: keyof typeof budgets, user: ChatUser): Promise<void> {
@@ -122,7 +125,7 @@ export function createConversationManager (deps: {
       channels.release(ch)
       throw err
     } finally {
-      end()
+      storeMs = storeMs * 0.95 + end() * 50 // smoothed ms per store (x1000 x0.05): how long a busy conversation needs
     }
     ch.inflight--
     if (result.created) metrics.messages.inc({ kind: draft.kind })
@@ -326,11 +329,19 @@ export function createConversationManager (deps: {
         createdAt: new Date().toISOString()
       }
       if (input.metadata !== undefined) draft.metadata = input.metadata
+      // Overload: AI work is shed first (no new answers, running ones end); only then are human sends refused.
+      const pending = channels.peek(input.conversationId)?.inflight ?? 0
+      const overloaded = pending >= limits.maxPendingSends / 2
+      if (overloaded) claims.shed(input.conversationId)
+      if (pending >= limits.maxPendingSends) {
+        limiter.refund(user.id)
+        throw withRetryAfter(new CHAT_ERR_CONVERSATION_BUSY(), Math.max(100, Math.ceil(pending * storeMs)))
+      }
       let result: AppendResult
       try {
         result = await append(entry, draft, {
           onStored,
-          reply: claims.claim(entry, draft),
+          reply: overloaded ? undefined : claims.claim(entry, draft),
           settle: (r) => { claims.settle(draft, r) }
         })
       } catch (err) {

@@ -32,6 +32,7 @@ export const CHAT_ERR_NOT_FOUND = createError('CHAT_ERR_NOT_FOUND', '%s not foun
 export const CHAT_ERR_CONFLICT = createError('CHAT_ERR_CONFLICT', '%s', 409)
 export const CHAT_ERR_TOO_LARGE = createError('CHAT_ERR_TOO_LARGE', '%s', 413)
 export const CHAT_ERR_QUEUE_FULL = createError('CHAT_ERR_QUEUE_FULL', 'Too many frames waiting on this socket', 429)
+export const CHAT_ERR_CONVERSATION_BUSY = createError('CHAT_ERR_CONVERSATION_BUSY', 'Too many messages waiting to be stored in this conversation', 429)
 export const CHAT_ERR_RATE_LIMITED = createError('CHAT_ERR_RATE_LIMITED', 'Too many %s, retry later', 429)
 export const CHAT_ERR_PARTICIPANT_LIMIT = createError(
   'CHAT_ERR_PARTICIPANT_LIMIT', 'Conversation is full (%s participants)', 429)
@@ -47,6 +48,7 @@ const PROTOCOL_CODES: Record<string, ProtocolCode> = {
   CHAT_ERR_CONFLICT: 'CONFLICT',
   CHAT_ERR_TOO_LARGE: 'TOO_LARGE',
   CHAT_ERR_QUEUE_FULL: 'QUEUE_FULL',
+  CHAT_ERR_CONVERSATION_BUSY: 'QUEUE_FULL',
   CHAT_ERR_RATE_LIMITED: 'RATE_LIMITED',
   CHAT_ERR_PARTICIPANT_LIMIT: 'PARTICIPANT_LIMIT',
   CHAT_ERR_UNAVAILABLE: 'UNAVAILABLE',

@@ -9,6 +9,7 @@ export interface ChatMetrics {
   readonly connections: Gauge
   readonly aiAnswers: Counter<'status'>
   readonly aiFirstChunkSeconds: Histogram
+  readonly aiShed: Counter
 }
 
 /**
@@ -50,6 +51,7 @@ export function createMetrics (
       buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
       registers: [registry]
     }),
+    aiShed: new Counter({ name: 'chat_ai_shed_total', help: 'Agents whose answers were stopped because their conversation was overloaded', registers: [registry] }),
     aiAnswers: new Counter({ name: 'chat_ai_answers_total', help: 'AI answers by final status', labelNames: ['status'], registers: [registry] }),
     aiFirstChunkSeconds: new Histogram({
       name: 'chat_ai_first_chunk_seconds',

@@ -17,6 +17,11 @@ const Limits = Type.Object({
   historyWindow: Type.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'Messages `join` returns without `since`' }),
   replayLimit: Type.Integer({ minimum: 1, maximum: 10000, default: 500, description: 'Most messages `join` with `since` replays' }),
   maxQueuedFrames: Type.Integer({ minimum: 1, default: 1024, description: 'Frames one socket may have waiting before QUEUE_FULL' }),
+  maxPendingSends: Type.Integer({
+    minimum: 2,
+    default: 1000,
+    description: 'Messages of one conversation being stored at once (per instance): from half of it, AI answers there are shed; at it, sends get QUEUE_FULL'
+  }),
   maxBufferedBytes: Type.Integer({ minimum: 1024, default: 8 * 1024 * 1024, description: 'Outbound bytes before a slow socket is closed with 4029' }),
   maxTitleLength: Type.Integer({ minimum: 1, default: 200 }),
   maxMetadataBytes: Type.Integer({ minimum: 2, default: 4096, description: 'Serialized bytes of a message or conversation `metadata`' })

@@ -88,7 +88,11 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     metrics,
     log,
     agents,
-    answers: { claim: (entry, question) => answers.claim(entry, question), settle: (question, result) => { answers.settle(question, result) } },
+    answers: {
+      claim: (entry, question) => answers.claim(entry, question),
+      settle: (question, result) => { answers.settle(question, result) },
+      shed: (id) => answers.shed(id)
+    },
     isOnline: (id) => presence.isOnline(id),
     counter: fanout.counter,
     notify: (id, frame) => {

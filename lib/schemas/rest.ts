@@ -129,7 +129,8 @@ export const ErrorReply = Type.Object({
   statusCode: Type.Integer(),
   code: Type.String({ description: 'The protocol\'s error code: BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, TOO_LARGE, RATE_LIMITED, PARTICIPANT_LIMIT, UNAVAILABLE, INTERNAL' }),
   error: Type.String({ description: 'The HTTP status text' }),
-  message: Type.String()
+  message: Type.String(),
+  retryAfterMs: Type.Optional(Type.Integer({ minimum: 0, description: 'Extension: when to try again (429, 503), as `retry-after` says in seconds' }))
 })
 export type ErrorReply = Static<typeof ErrorReply>
 
