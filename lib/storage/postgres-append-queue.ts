@@ -1,7 +1,16 @@
 import type { AppendResult, MessageDraft } from './types.ts'
 
-/** Stores drafts for one conversation in one go; one result (or error) per draft, in order. */
-export type SendBatch = (conversationId: string, drafts: MessageDraft[]) => Promise<Array<AppendResult | Error>>
+/** One append waiting to be stored. */
+export interface QueuedAppend {
+  conversationId: string
+  draft: MessageDraft
+}
+
+/**
+ * Stores appends in one go (one statement, one commit), for one conversation or several; one result (or
+ * error) per append, in order. Appends to one conversation are in arrival order.
+ */
+export type SendBatch = (appends: QueuedAppend[]) => Promise<Array<AppendResult | Error>>
 
 interface Waiting {
   draft: MessageDraft
@@ -10,48 +19,77 @@ interface Waiting {
 }
 
 /**
- * Group commit for appends to one conversation. Writers to a conversation queue on its row lock in the
- * database anyway, each paying a commit (a WAL flush) while holding it; so while one statement for a
- * conversation is in flight, the appends that arrive for it wait here and go together in the next one:
- * one round trip and one commit for the lot, seqs in arrival order. An append that finds nothing in flight
- * goes at once: no timer, no added latency.
+ * Group commit for appends. Every statement that stores messages pays a commit (a WAL flush), and holds the
+ * row lock of each conversation it writes until that flush is done; writers to one conversation queue on
+ * that lock anyway. So an append that finds nothing in flight goes at once (no timer, no added latency),
+ * and the appends that arrive while statements are in flight wait here and go together: one round trip and
+ * one commit for the lot, seqs in arrival order per conversation.
+ *
+ * At most `maxInFlight` statements are in flight, and at most one per conversation: a batch takes every
+ * waiting conversation that has none in flight, up to `maxBatch` appends. A conversation whose statement
+ * waits on another process's lock therefore holds up only the appends batched with it.
  */
-export function createAppendQueue (send: SendBatch, maxBatch: number) {
-  /** Per conversation with a statement in flight: the appends waiting for the next one. */
+export function createAppendQueue (send: SendBatch, opts: { maxBatch: number, maxInFlight: number }) {
+  /** Appends not yet sent, per conversation, in arrival order (a Map keeps the conversations' order too). */
   const waiting = new Map<string, Waiting[]>()
+  /** Conversations with a statement in flight. */
+  const busy = new Set<string>()
+  let inFlight = 0
+  let turnPending = false
 
-  async function drain (conversationId: string, queue: Waiting[]): Promise<void> {
-    for (;;) {
-      // Callers answered by the last batch often send again at once: one turn of the event loop lets
-      // their appends join the next batch instead of the first of them going alone.
-      if (queue.length === 0) await new Promise<void>((resolve) => { setImmediate(resolve) })
-      if (queue.length === 0) break
-      const batch = queue.splice(0, maxBatch)
-      try {
-        const results = await send(conversationId, batch.map((w) => w.draft))
-        for (let i = 0; i < batch.length; i++) {
-          const result = results[i]
-          if (result instanceof Error) batch[i].reject(result)
-          else batch[i].resolve(result)
-        }
-      } catch (err) {
-        for (const w of batch) w.reject(err)
-      }
+  /** The next batch: waiting appends of conversations with nothing in flight, oldest conversation first. */
+  function take (): Array<{ conversationId: string, w: Waiting }> {
+    const batch: Array<{ conversationId: string, w: Waiting }> = []
+    for (const [conversationId, queue] of waiting) {
+      if (busy.has(conversationId)) continue
+      for (const w of queue.splice(0, opts.maxBatch - batch.length)) batch.push({ conversationId, w })
+      if (queue.length === 0) waiting.delete(conversationId)
+      busy.add(conversationId)
+      if (batch.length >= opts.maxBatch) break
     }
-    waiting.delete(conversationId)
+    return batch
+  }
+
+  function pump (): void {
+    while (inFlight < opts.maxInFlight) {
+      const batch = take()
+      if (batch.length === 0) return
+      inFlight++
+      store(batch).catch(() => {}) // never rejects: every append of the batch is answered either way
+    }
+  }
+
+  async function store (batch: Array<{ conversationId: string, w: Waiting }>): Promise<void> {
+    try {
+      const results = await send(batch.map((b) => ({ conversationId: b.conversationId, draft: b.w.draft })))
+      for (let i = 0; i < batch.length; i++) {
+        const result = results[i]
+        if (result instanceof Error) batch[i].w.reject(result)
+        else batch[i].w.resolve(result)
+      }
+    } catch (err) {
+      for (const b of batch) b.w.reject(err)
+    }
+    for (const b of batch) busy.delete(b.conversationId)
+    inFlight--
+    // Callers answered by this batch often append again at once: one turn of the event loop lets them join
+    // the next batch, rather than the next batch leaving with only those that came while this one was in
+    // flight (writers would then settle into two halves taking turns, each half a batch).
+    if (turnPending) return
+    turnPending = true
+    setImmediate(() => {
+      turnPending = false
+      pump()
+    })
   }
 
   return {
     append (conversationId: string, draft: MessageDraft): Promise<AppendResult> {
       return new Promise((resolve, reject) => {
         const queue = waiting.get(conversationId)
-        if (queue !== undefined) {
-          queue.push({ draft, resolve, reject })
-          return
-        }
-        const fresh = [{ draft, resolve, reject }]
-        waiting.set(conversationId, fresh)
-        void drain(conversationId, fresh)
+        if (queue === undefined) waiting.set(conversationId, [{ draft, resolve, reject }])
+        else queue.push({ draft, resolve, reject })
+        if (!turnPending) pump()
       })
     }
   }

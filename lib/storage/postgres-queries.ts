@@ -96,7 +96,56 @@ export function statements (schema: string) {
       )
       SELECT (SELECT seq FROM stored) AS created_seq, repeat.* FROM (SELECT) AS one LEFT JOIN repeat ON true`,
     /*
-     * Several messages for one conversation in one statement (the append queue's batches), the same rules
+     * The append queue's statement: messages for one conversation, none of them a repeat as far as the
+     * caller knows, in one round trip and one commit. $2 is a JSON array of the drafts, `n` their order
+     * (0, 1, 2...), $3 how many, $4 the last one's createdAt. `bump` takes the conversation's row lock and
+     * $3 seqs at once; every draft is inserted with its seq in the same statement, so a seq is never taken
+     * without its message. It looks nothing up: the unique index is the dedupe. A client id already stored
+     * (or committed meanwhile by a racing writer) fails the whole statement on it, rolling back the bump,
+     * and the caller goes through appendBatch instead. One row comes back, the counter after the bump;
+     * none when the conversation does not exist.
+     */
+    appendFresh: `WITH items AS (
+        SELECT * FROM jsonb_to_recordset($2::jsonb) AS x (n integer, id text, kind text, sender_id text, sender jsonb,
+          content text, parts jsonb, status text, reply_to integer, client_message_id text, created_at text, metadata jsonb)
+      ), bump AS (
+        UPDATE ${c} SET last_seq = last_seq + $3::integer, updated_at = $4::text WHERE id = $1
+        RETURNING last_seq
+      ), stored AS (
+        INSERT INTO ${m} (conversation_id, seq, id, kind, sender_id, sender, content, parts, status, reply_to,
+          client_message_id, created_at, metadata)
+        SELECT $1, b.last_seq - $3::integer + i.n + 1, i.id, i.kind, i.sender_id, i.sender, i.content, i.parts,
+          i.status, i.reply_to, i.client_message_id, i.created_at, i.metadata
+        FROM items i, bump b
+      )
+      SELECT last_seq FROM bump`,
+    /*
+     * appendFresh for several conversations in one statement and one commit: $1 their ids, $2 how many
+     * messages each, $3 each one's last createdAt; $4 the drafts as JSON, `c` the conversation's id and `n`
+     * the draft's order within it (0, 1, 2...). `locked` takes the conversations' row locks in id order
+     * before anything is written (a one-time filter of `bump`), so two processes batching overlapping
+     * conversations take turns instead of deadlocking. One row comes back per conversation that exists:
+     * its id and its counter before the bump.
+     */
+    appendFreshMany: `WITH locked AS MATERIALIZED (
+        SELECT id FROM ${c} WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE
+      ), bump AS (
+        UPDATE ${c} SET last_seq = last_seq + u.k, updated_at = u.at
+        FROM unnest($1::text[], $2::integer[], $3::text[]) AS u (id, k, at)
+        WHERE ${c}.id = u.id AND (SELECT count(*) FROM locked) >= 0
+        RETURNING ${c}.id, ${c}.last_seq - u.k AS base
+      ), stored AS (
+        INSERT INTO ${m} (conversation_id, seq, id, kind, sender_id, sender, content, parts, status, reply_to,
+          client_message_id, created_at, metadata)
+        SELECT b.id, b.base + i.n + 1, i.id, i.kind, i.sender_id, i.sender, i.content, i.parts,
+          i.status, i.reply_to, i.client_message_id, i.created_at, i.metadata
+        FROM jsonb_to_recordset($4::jsonb) AS i (c text, n integer, id text, kind text, sender_id text, sender jsonb,
+          content text, parts jsonb, status text, reply_to integer, client_message_id text, created_at text, metadata jsonb)
+        JOIN bump b ON b.id = i.c
+      )
+      SELECT id, base FROM bump`,
+    /*
+     * Several messages for one conversation in one statement, when appendFresh found a repeat; the same rules
      * as appendMessage: $2 is a JSON array of the drafts, `n` their order. Repeats of stored client ids take
      * no seq; the others take the next seqs in `n` order, with one bump of the counter. One row comes back:
      * the counter after the bump (NULL when the conversation does not exist), how many were stored, and the

@@ -2,7 +2,7 @@ import pg from 'pg'
 import { CHAT_ERR_CONFLICT, CHAT_ERR_NOT_FOUND } from '../errors.ts'
 import type { Message } from '../schemas/entities.ts'
 import { optional, rowReader, type ConversationRowOf, type MessageRowOf, type ParticipantRow } from './rows.ts'
-import { createAppendQueue } from './postgres-append-queue.ts'
+import { createAppendQueue, type QueuedAppend } from './postgres-append-queue.ts'
 import { toChatError } from './postgres-errors.ts'
 import { migrate } from './postgres-migrations.ts'
 import { statements, type Statement, type Statements } from './postgres-queries.ts'
@@ -27,8 +27,10 @@ export type PostgresStorageOptions = { schema?: string } & (
 export const DEFAULT_SCHEMA = 'chat'
 /** How long a query waits for a connection of a pool we create before the storage reports itself unavailable. */
 const CONNECT_TIMEOUT_MS = 5000
-/** Most appends to one conversation stored by one statement (see postgres-append-queue.ts). */
-const MAX_BATCH = 200
+/** Most appends stored by one statement (see postgres-append-queue.ts). */
+const MAX_BATCH = 500
+/** Most append statements in flight at once (at most one per conversation; see postgres-append-queue.ts). */
+const MAX_IN_FLIGHT = 2
 /** Bounds for seq parameters (the column is a 32-bit integer). */
 const MAX_SEQ = 2_147_483_647
 
@@ -61,9 +63,13 @@ function draftValues (conversationId: string, d: MessageDraft): unknown[] {
     orNull(d.status), orNull(d.replyTo), json(d.metadata), orNull(d.clientMessageId), d.createdAt]
 }
 
-/** A draft as one element of the appendBatch statement's JSON array (absent fields are NULL columns). */
-function draftItem (n: number, d: MessageDraft): Record<string, unknown> {
+/**
+ * A draft as one element of the JSON array of appendFresh, appendFreshMany (with `c`) and appendBatch (absent
+ * fields are NULL columns).
+ */
+function draftItem (n: number, d: MessageDraft, conversationId?: string): Record<string, unknown> {
   return {
+    c: conversationId,
     n,
     id: d.id,
     kind: d.kind,
@@ -101,6 +107,32 @@ function storedMessage (conversationId: string, seq: number, d: MessageDraft): M
   return m
 }
 
+/**
+ * A batch's drafts less the client ids repeated inside it (same sender, same clientMessageId): `unique` to
+ * store, and `answer`, which turns their results into one per draft of the batch, a repeat getting a copy of
+ * its first one's message, not created.
+ */
+function withoutRepeats (drafts: MessageDraft[]) {
+  const seen = new Map<string, number>()
+  const unique: MessageDraft[] = []
+  const slot: number[] = []
+  const repeat: boolean[] = []
+  for (const draft of drafts) {
+    const key = draft.clientMessageId === undefined ? undefined : `${draft.sender.id}\u0000${draft.clientMessageId}`
+    const first = key === undefined ? undefined : seen.get(key)
+    repeat.push(first !== undefined)
+    if (first !== undefined) { slot.push(first); continue }
+    if (key !== undefined) seen.set(key, unique.length)
+    slot.push(unique.length)
+    unique.push(draft)
+  }
+  const answer = (stored: Array<AppendResult | Error>): Array<AppendResult | Error> => drafts.map((_, i) => {
+    const r = stored[slot[i]]
+    return !repeat[i] || r instanceof Error ? r : { message: viaJson(r.message), created: false }
+  })
+  return { unique, answer }
+}
+
 /** A unique-index violation by a duplicate clientMessageId that raced past the statement's own check. */
 function isClientIdRace (err: unknown): boolean {
   const e = err as { code?: string, constraint?: string }
@@ -122,7 +154,7 @@ export function createPostgresStorage (opts: PostgresStorageOptions): ChatStorag
   const owned = opts.pool === undefined
   let pool: pg.Pool
   let ended = false
-  const queue = createAppendQueue(async (conversationId, drafts) => await sendBatch(conversationId, drafts), MAX_BATCH)
+  const queue = createAppendQueue(async (appends) => await sendQueued(appends), { maxBatch: MAX_BATCH, maxInFlight: MAX_IN_FLIGHT })
 
   /** Runs a statement (a named one, or plain text), with database errors as the chat's (unreachable: UNAVAILABLE). */
   async function run<R extends pg.QueryResultRow> (statement: Statement | string, values: unknown[], on: Queryable = pool): Promise<pg.QueryResult<R>> {
@@ -199,37 +231,76 @@ export function createPostgresStorage (opts: PostgresStorageOptions): ChatStorag
   }
 
   /**
-   * The append queue's batches. A client id repeated inside the batch is sent once (the later ones get
-   * its message, not created). When the statement fails for another reason than an unreachable database
-   * (a duplicate raced in from elsewhere, one message the database refuses), the drafts go one by one, so
-   * each gets its own answer.
+   * The append queue's batches (postgres-append-queue.ts): one statement for the lot, whatever conversations
+   * they are for. A client id repeated inside the batch is sent once (the later ones get its message, not
+   * created).
    */
-  async function sendBatch (conversationId: string, drafts: MessageDraft[]): Promise<Array<AppendResult | Error>> {
-    const firstIndex = new Map<string, number>()
-    const sameAs: number[] = [] // index of the draft whose result a repeat takes, or -1
-    const unique: Array<{ index: number, draft: MessageDraft }> = []
-    drafts.forEach((draft, index) => {
-      const key = draft.clientMessageId === undefined ? undefined : `${draft.sender.id}\u0000${draft.clientMessageId}`
-      const first = key === undefined ? undefined : firstIndex.get(key)
-      if (first !== undefined) { sameAs.push(first); return }
-      if (key !== undefined) firstIndex.set(key, index)
-      sameAs.push(-1)
-      unique.push({ index, draft })
+  async function sendQueued (appends: QueuedAppend[]): Promise<Array<AppendResult | Error>> {
+    const positions = new Map<string, number[]>()
+    appends.forEach((a, i) => {
+      const p = positions.get(a.conversationId)
+      if (p === undefined) positions.set(a.conversationId, [i])
+      else p.push(i)
     })
-    const results: Array<AppendResult | Error> = new Array(drafts.length)
-    const stored = unique.length === 1
-      ? [await appendOne(conversationId, unique[0].draft).catch((err: Error) => err)]
-      : await appendMany(conversationId, unique.map((u) => u.draft))
-    unique.forEach((u, i) => { results[u.index] = stored[i] })
-    sameAs.forEach((first, index) => {
-      if (first < 0) return
-      const r = results[first]
-      results[index] = r instanceof Error ? r : { message: viaJson(r.message), created: false }
-    })
+    const groups = [...positions].map(([conversationId, at]) => ({ conversationId, at, ...withoutRepeats(at.map((i) => appends[i].draft)) }))
+    const stored = groups.length === 1
+      ? [await appendFresh(groups[0].conversationId, groups[0].unique)]
+      : await appendFreshMany(groups)
+    const results: Array<AppendResult | Error> = new Array(appends.length)
+    groups.forEach((g, j) => { g.answer(stored[j]).forEach((r, k) => { results[g.at[k]] = r }) })
     return results
   }
 
-  /** Several distinct drafts in one statement, or one by one when it fails (see sendBatch). */
+  /**
+   * Distinct drafts of several conversations in one statement (appendFreshMany). When it fails for another
+   * reason than an unreachable database, nothing of it was stored, and each conversation's drafts go on
+   * their own (appendFresh and its fallbacks), so each gets its own answer.
+   */
+  async function appendFreshMany (groups: Array<{ conversationId: string, unique: MessageDraft[] }>): Promise<Array<Array<AppendResult | Error>>> {
+    let rows: Array<{ id: string, base: number }>
+    try {
+      const items: Array<Record<string, unknown>> = []
+      for (const g of groups) g.unique.forEach((d, k) => { items.push(draftItem(k, d, g.conversationId)) })
+      rows = (await run<{ id: string, base: number }>(q.appendFreshMany, [
+        groups.map((g) => g.conversationId), groups.map((g) => g.unique.length),
+        groups.map((g) => g.unique[g.unique.length - 1].createdAt), JSON.stringify(items)
+      ])).rows
+    } catch (err) {
+      if ((err as { code?: string }).code === 'CHAT_ERR_UNAVAILABLE') throw err
+      return await Promise.all(groups.map(async (g) =>
+        await appendFresh(g.conversationId, g.unique).catch((e: Error) => g.unique.map(() => e))))
+    }
+    const bases = new Map(rows.map((r) => [r.id, r.base]))
+    return groups.map((g) => {
+      const base = bases.get(g.conversationId)
+      if (base === undefined) return g.unique.map(() => new CHAT_ERR_NOT_FOUND('Conversation'))
+      return g.unique.map((draft, k) => ({ message: storedMessage(g.conversationId, base + k + 1, draft), created: true }))
+    })
+  }
+
+  /**
+   * Distinct drafts in one statement that looks nothing up (appendFresh): the common case, where none is a
+   * repeat. When it fails for another reason than an unreachable database (a client id already stored, a
+   * message the database refuses), nothing of it was stored and the drafts go through the statements that
+   * look for repeats.
+   */
+  async function appendFresh (conversationId: string, drafts: MessageDraft[]): Promise<Array<AppendResult | Error>> {
+    let rows: Array<{ last_seq: number }>
+    try {
+      rows = (await run<{ last_seq: number }>(q.appendFresh, [conversationId, JSON.stringify(drafts.map((d, n) => draftItem(n, d))),
+        drafts.length, drafts[drafts.length - 1].createdAt])).rows
+    } catch (err) {
+      if ((err as { code?: string }).code === 'CHAT_ERR_UNAVAILABLE') throw err
+      return drafts.length === 1
+        ? [await appendOne(conversationId, drafts[0]).catch((e: Error) => e)]
+        : await appendMany(conversationId, drafts)
+    }
+    if (rows.length === 0) return drafts.map(() => new CHAT_ERR_NOT_FOUND('Conversation'))
+    let seq = rows[0].last_seq - drafts.length
+    return drafts.map((draft) => ({ message: storedMessage(conversationId, ++seq, draft), created: true }))
+  }
+
+  /** Several distinct drafts in one statement that finds repeats, or one by one when it fails (see sendBatch). */
   async function appendMany (conversationId: string, drafts: MessageDraft[]): Promise<Array<AppendResult | Error>> {
     let row: BatchRow
     try {
