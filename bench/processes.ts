@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline'
 
 const ROOT = new URL('..', import.meta.url).pathname
 /** BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' adds node flags to every server process. */
-const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+export const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
 
 /** Every server started here; killed when the benchmark exits, however it exits. */
 export const children: ChildProcess[] = []

@@ -20,7 +20,7 @@ import { availableParallelism } from 'node:os'
 import { createInterface } from 'node:readline'
 import pg from 'pg'
 import WebSocket, { type RawData } from 'ws'
-import { children, postJson } from './processes.ts'
+import { children, NODE_ARGS, postJson } from './processes.ts'
 
 function arg (name: string, fallback: string): number {
   const i = process.argv.indexOf(`--${name}`)
@@ -73,7 +73,7 @@ interface Host { name: string, proc: ChildProcess, port: number }
 
 /** An example-host process; resolves once it logs where it listens. Its log is drained and dropped. */
 async function startHost (name: string): Promise<Host> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'examples/server.ts'], {
+  const proc = spawn(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'examples/server.ts'], {
     cwd: ROOT,
     env: { ...process.env, ...ENV },
     stdio: ['ignore', 'pipe', 'inherit']
@@ -131,35 +131,43 @@ async function cleanUp (): Promise<void> {
 
 const watchdog = setTimeout(() => {
   console.error(`scale: gave up after ${TIMEOUT_S} s (--timeout)`)
-  void cleanUp().finally(() => process.exit(1))
+  cleanUp().catch((err: unknown) => { console.error(err) }).finally(() => process.exit(1))
 }, TIMEOUT_S * 1000)
 watchdog.unref()
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => { void cleanUp().finally(() => process.exit(130)) })
+  process.once(signal, () => { cleanUp().catch((err: unknown) => { console.error(err) }).finally(() => process.exit(130)) })
 }
 
-const MESSAGE = '{"type":"message"'
-const ACK = '{"type":"ack"'
-const ERROR = '{"type":"error"'
+const MESSAGE = Buffer.from('{"type":"message"')
+const ACK = Buffer.from('{"type":"ack"')
+const ERROR = Buffer.from('{"type":"error"')
+/** Whether a frame starts with `prefix`, compared as bytes: most frames are never turned into a string. */
+const startsWith = (data: Buffer, prefix: Buffer): boolean =>
+  data.length >= prefix.length && data.compare(prefix, 0, prefix.length, 0, prefix.length) === 0
 
-/** One socket of one user on one instance. Frames are told apart by their start only, never parsed. */
+/**
+ * One socket of one user on one instance. Frames are told apart by their first bytes only, never parsed
+ * nor decoded (and not checked as UTF-8): in one conversation every socket receives every message, and this
+ * one process reads them all, on the same cores as the servers it measures.
+ */
 class Client {
   readonly ws: WebSocket
   readonly user: string
-  onMessage: (text: string) => void = () => {}
+  onMessage: (data: Buffer) => void = () => {}
   onAck: () => void = () => {}
   private waiters: Array<{ prefix: string, resolve: () => void }> = []
   private closed = false
 
   constructor (host: Host, user: string, token: string) {
     this.user = user
-    this.ws = new WebSocket(`ws://127.0.0.1:${host.port}/chat/ws?access_token=${token}`, { perMessageDeflate: false })
+    this.ws = new WebSocket(`ws://127.0.0.1:${host.port}/chat/ws?access_token=${token}`, { perMessageDeflate: false, skipUTF8Validation: true })
     sockets.add(this.ws)
-    this.ws.on('message', (data: RawData) => {
+    this.ws.on('message', (raw: RawData) => {
+      const data = raw as Buffer // text frames, binaryType 'nodebuffer'
+      if (startsWith(data, MESSAGE)) { this.onMessage(data); return }
+      if (startsWith(data, ACK)) { this.onAck(); return }
       const text = data.toString()
-      if (text.startsWith(MESSAGE)) { this.onMessage(text); return }
-      if (text.startsWith(ACK)) { this.onAck(); return }
-      if (text.startsWith(ERROR)) { fail(new Error(`${user} on ${host.name} got ${text}`)); return }
+      if (startsWith(data, ERROR)) { fail(new Error(`${user} on ${host.name} got ${text}`)); return }
       const i = this.waiters.findIndex((w) => text.startsWith(w.prefix))
       if (i >= 0) this.waiters.splice(i, 1)[0].resolve()
     })
@@ -241,8 +249,8 @@ async function latency (A: Host, B: Host): Promise<{ same: number[], cross: numb
   let done: () => void = () => {}
   for (const group of receivers) {
     for (const c of group) {
-      c.onMessage = (text) => {
-        if (!text.includes(marker)) { fail(new Error(`${c.user} expected ${marker}, got ${text.slice(0, 200)}`)); return }
+      c.onMessage = (data) => {
+        if (!data.includes(marker)) { fail(new Error(`${c.user} expected ${marker}, got ${data.toString().slice(0, 200)}`)); return }
         if (++got === LAT_RECEIVERS) done()
       }
     }
