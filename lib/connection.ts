@@ -271,6 +271,11 @@ export class ChatConnection implements HumanSocket {
       return
     }
     const ref = frame?.ref ?? (error as { ref?: string } | undefined)?.ref
+    // Refusals wait in line too, but not without end (draining included): a client that ignores them is cut off.
+    if (this.queue.length >= maxQueuedFrames + MAX_QUEUED_REFUSALS) {
+      this.policyClose(CLOSE_POLICY, 'too many frames')
+      return
+    }
     if (this.draining) {
       this.enqueue({ error: withRetryAfter(new CHAT_ERR_UNAVAILABLE('the server is shutting down'), 1000), ref, bytes: 0 })
       return
@@ -278,11 +283,6 @@ export class ChatConnection implements HumanSocket {
     // Waiting frames are bounded in count and in bytes (one frame may always wait, whatever its size).
     const full = this.queue.length >= maxQueuedFrames || (this.queue.length > 0 && this.queuedBytes + size > maxBufferedBytes)
     if (full) {
-      // Refusals wait in line too, but not without end: a client that ignores them is cut off.
-      if (this.queue.length >= maxQueuedFrames + MAX_QUEUED_REFUSALS) {
-        this.policyClose(CLOSE_POLICY, 'too many frames')
-        return
-      }
       const wait = Math.ceil(Math.max(50, this.queue.length * this.frameMs))
       this.enqueue({ error: withRetryAfter(new CHAT_ERR_QUEUE_FULL(), wait), ref, bytes: 0 })
       return
