@@ -76,7 +76,12 @@ const PostgresPoolOption = Type.Unsafe<PostgresPool>(Type.Object({}, { descripti
 const StorageConfig = Type.Union([
   Type.Literal('memory'),
   Type.Object({ type: Type.Literal('memory') }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('sqlite'), filename: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+  Type.Object({
+    type: Type.Literal('sqlite'),
+    filename: Type.String({ minLength: 1 }),
+    lockTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, description: 'How long a write waits (retried with timers, never blocking) for a lock another process holds before UNAVAILABLE; default 1000' })),
+    maxSizeBytes: Type.Optional(Type.Integer({ minimum: 4096, description: 'Largest the database file may grow; past it writes fail as on a full disk (UNAVAILABLE)' }))
+  }, { additionalProperties: false }),
   Type.Object({
     type: Type.Literal('postgres'),
     connectionString: Type.String({ minLength: 1, description: 'postgres://user:pass@host:port/db; the storage opens and ends its own pool' }),

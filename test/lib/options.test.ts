@@ -176,6 +176,7 @@ t.test('defaults are filled in', async (t) => {
     historyWindow: 50,
     replayLimit: 500,
     maxQueuedFrames: 1024,
+    maxPendingSends: 1000,
     maxBufferedBytes: 8 * 1024 * 1024,
     maxTitleLength: 200,
     maxMetadataBytes: 4096
@@ -329,4 +330,13 @@ t.test('postgres storage options: the host\'s pool is kept as the very instance;
   t.equal((over.storage as { pool: unknown }).pool, pool)
   const configOnly = resolveOptions({}, { storage: { type: 'postgres', connectionString: 'postgres://db/chat', schema: 'c2' } })
   t.strictSame(configOnly.storage, { type: 'postgres', connectionString: 'postgres://db/chat', schema: 'c2' }, 'from the host config')
+})
+
+t.test('SQLite options from config: lockTimeoutMs and maxSizeBytes are checked and passed on', async (t) => {
+  const dir = t.testdir()
+  const app = bareApp(t, { storage: { type: 'sqlite', filename: `${dir}/chat.db`, lockTimeoutMs: 250, maxSizeBytes: 1 << 20 } })
+  await app.ready()
+  t.match(app.chat.options.storage, { type: 'sqlite', lockTimeoutMs: 250, maxSizeBytes: 1 << 20 })
+  t.equal((await app.chat.health()).storage.name, 'sqlite')
+  await t.rejects(ready(bareApp(t, { storage: { type: 'sqlite', filename: `${dir}/b.db`, lockTimeoutMs: -1 } as any })), { code: 'CHAT_ERR_INVALID_OPTS', message: /lockTimeoutMs/ })
 })
