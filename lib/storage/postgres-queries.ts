@@ -1,11 +1,24 @@
 import { createHash } from 'node:crypto'
 import { quoteIdent } from './postgres-migrations.ts'
 
-/** A named statement: node-postgres prepares it once per connection, then sends only its parameters. */
+/**
+ * A statement. With a name, node-postgres prepares it once per connection, then sends only its parameters;
+ * without one (the lookups by client id, see LOOKUPS), the server plans it at each execution for the
+ * parameters given.
+ */
 export interface Statement {
-  name: string
+  name?: string
   text: string
 }
+
+/**
+ * Statements that find a message by client id. A plan cached for them while the messages table was small can
+ * keep scanning the conversation by its primary key instead of probing the unique index (both cost the same
+ * on a few rows), reading every message of the conversation from then on; planned at each execution, the
+ * probe of the unique index wins as soon as the table holds more than a few rows. They serve the rarer paths
+ * (repeats, an AI question's transaction, rate-limited resends), so planning each time costs little.
+ */
+const LOOKUPS = new Set(['appendMessage', 'appendBatch', 'findByClientId'])
 
 const MESSAGE_COLUMNS = `conversation_id, seq, id, kind, sender, content, parts, status, reply_to, client_message_id,
   created_at, metadata`
@@ -26,7 +39,7 @@ export function statements (schema: string) {
   const prefix = `nlweb_chat_${createHash('sha256').update(schema).digest('hex').slice(0, 12)}_`
   const named = <K extends string> (texts: Record<K, string>): Record<K, Statement> => {
     const out = {} as Record<K, Statement>
-    for (const key of Object.keys(texts) as K[]) out[key] = { name: prefix + key, text: texts[key] }
+    for (const key of Object.keys(texts) as K[]) out[key] = LOOKUPS.has(key) ? { text: texts[key] } : { name: prefix + key, text: texts[key] }
     return out
   }
 

@@ -146,7 +146,8 @@ type Queryable = Pick<pg.Pool, 'query'>
  * bumped and used in the same statement (the row lock orders concurrent writers), and a clientMessageId
  * is unique per (conversation, sender) in an index. Appends take one round trip; an append with a reply
  * (an AI answer's placeholder) is one short transaction holding the row lock, so the reply gets the next seq.
- * Every statement is prepared once per connection. Migrations run at `init`, under an advisory lock.
+ * Statements are prepared once per connection, but for the lookups by client id (see postgres-queries.ts).
+ * Migrations run at `init`, under an advisory lock.
  */
 export function createPostgresStorage (opts: PostgresStorageOptions): ChatStorage {
   const schema = opts.schema ?? DEFAULT_SCHEMA
@@ -161,7 +162,7 @@ export function createPostgresStorage (opts: PostgresStorageOptions): ChatStorag
     try {
       return typeof statement === 'string'
         ? await on.query<R>(statement)
-        : await on.query<R>({ name: statement.name, text: statement.text, values })
+        : await on.query<R>(statement.name === undefined ? { text: statement.text, values } : { name: statement.name, text: statement.text, values })
     } catch (err) {
       throw toChatError(err)
     }
