@@ -264,7 +264,7 @@ t.test('REST: metadata with a lone surrogate in a key or a string is 400 BAD_REQ
   const conv = await createConversation(ta, 'alice')
   const cases: Array<[string, Record<string, unknown>]> = [
     ['in a value', { k: 'a\uD800' }],
-    ['in a key', { ['\uDC00k']: 1 }],
+    ['in a key', { '\uDC00k': 1 }],
     ['deep in an array', { list: [1, ['ok', '\uDFFF']] }]
   ]
   for (const [name, metadata] of cases) {
