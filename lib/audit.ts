@@ -61,12 +61,24 @@ export function pathOf (url: string): string {
  * onResponse hook for the chat routes: refusals that matter for security are audited — 401 (the host's auth
  * hook or ours found no user, the WebSocket upgrade included), 403 (admin routes, soft launch) and 429.
  */
-export function auditRefusals (audit: SecurityAudit, userOf: (request: FastifyRequest) => { id: string } | undefined) {
-  return async function onResponse (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export function auditRefusals (audit: SecurityAudit, userOf: (request: FastifyRequest) => { id: string } | undefined): {
+  onRequest: (request: FastifyRequest) => Promise<void>
+  onResponse: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+} {
+  // Read when the request arrives: by onResponse a refused upgrade's socket is gone, and its address with it.
+  const ips = new WeakMap<FastifyRequest, string>()
+  return {
+    async onRequest (request) {
+      const ip = request.ip
+      if (ip !== undefined) ips.set(request, ip)
+    },
+    onResponse
+  }
+  async function onResponse (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const status = reply.statusCode
     if (status !== 401 && status !== 403 && status !== 429) return
     const path = pathOf(request.url)
     const action = status === 401 ? 'auth.unauthorized' : status === 429 ? 'rate.limited' : path.includes('/admin/') ? 'admin.forbidden' : 'auth.forbidden'
-    audit.record({ actor: userOf(request)?.id, action, target: `${request.method} ${path}`, ip: request.ip })
+    audit.record({ actor: userOf(request)?.id, action, target: `${request.method} ${path}`, ip: ips.get(request) ?? request.ip })
   }
 }

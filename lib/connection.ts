@@ -394,7 +394,7 @@ export class ChatConnection implements HumanSocket {
   }
 
   /** Subscribes this socket (again) to a conversation; live frames wait until the caller opens it. */
-  private async subscribe (conversationId: string, since: number | undefined): Promise<{ sub: SocketSubscription, result: JoinResult } | undefined> {
+  private async subscribe (conversationId: string, since: number | undefined, implicit = false): Promise<{ sub: SocketSubscription, result: JoinResult } | undefined> {
     const { manager } = this.ctx
     const previous = this.subscriptions.get(conversationId)
     if (previous !== undefined) {
@@ -402,7 +402,10 @@ export class ChatConnection implements HumanSocket {
       manager.leave(previous, conversationId)
     }
     const sub = new SocketSubscription(this, conversationId)
-    const result = await manager.join(this.user, conversationId, since, sub)
+    // A `join` frame spends the user's join budget; the subscription a `send` makes (with no history) does not.
+    const result = implicit
+      ? await manager.subscribe(this.user, conversationId, since, sub)
+      : await manager.join(this.user, conversationId, since, sub)
     if (this.closed) {
       manager.leave(sub, conversationId)
       return undefined
@@ -417,7 +420,7 @@ export class ChatConnection implements HumanSocket {
     const { manager } = this.ctx
     if (!this.subscriptions.has(frame.conversationId)) {
       // A socket that sends into a conversation gets its frames, joined or not (from now on, no history).
-      const joined = await this.subscribe(frame.conversationId, Number.MAX_SAFE_INTEGER)
+      const joined = await this.subscribe(frame.conversationId, Number.MAX_SAFE_INTEGER, true)
       if (joined === undefined) return
       joined.sub.open(joined.result.lastSeq)
     }

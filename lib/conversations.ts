@@ -171,10 +171,13 @@ export function createConversationManager (deps: {
 
   return {
     ...live,
+    /** A `join` frame: spends one of the user's joins. */
     async join (user: ChatUser, id: string, since: number | undefined, sub: Subscriber): Promise<JoinResult> {
       await spend('joins', user)
       return await live.join(user, id, since, sub)
     },
+    /** The subscription a socket gets by sending into a conversation: not a join the user asked for. */
+    subscribe: live.join,
     async typing (user: ChatUser, id: string): Promise<void> {
       await spend('typing', user)
       await live.typing(user, id)

@@ -11,7 +11,7 @@ import participantRoutes from '../routes/participants.ts'
 import wsRoutes from '../routes/ws.ts'
 import { createChatApi, type ChatApi } from './api.ts'
 import { auditRefusals } from './audit.ts'
-import { CHAT_ERR_INVALID_OPTS, CHAT_ERR_MISSING_DECORATOR, CHAT_ERR_RATE_LIMITED, toPublicError, withRetryAfter } from './errors.ts'
+import { CHAT_ERR_BAD_REQUEST, CHAT_ERR_INVALID_OPTS, CHAT_ERR_MISSING_DECORATOR, CHAT_ERR_RATE_LIMITED, toPublicError, withRetryAfter } from './errors.ts'
 import type { ChatMetrics } from './metrics.ts'
 import { resolveOptions, type ChatPluginOptions } from './options.ts'
 import { NLWebParticipant, type AskHandler } from './participants/nlweb.ts'
@@ -77,11 +77,28 @@ function errorHandlerFor (metrics: ChatMetrics) {
     // Every 429 and 503 says when to come back; limits that are not about time say "in a second". A
     // `retry-after` set already (the host's hook, @fastify/rate-limit) is kept.
     if (pub.status === 429 || pub.retryAfterMs !== undefined) {
-      const ms = pub.retryAfterMs ?? 1000
-      body.retryAfterMs = ms
-      if (!reply.hasHeader('retry-after')) reply.header('retry-after', Math.max(1, Math.ceil(ms / 1000)))
+      const given = Number(reply.getHeader('retry-after'))
+      if (reply.hasHeader('retry-after') && Number.isFinite(given) && given >= 0) {
+        body.retryAfterMs = given * 1000 // the body agrees with the header the host set
+      } else {
+        const ms = pub.retryAfterMs ?? 1000
+        body.retryAfterMs = ms
+        reply.header('retry-after', Math.max(1, Math.ceil(ms / 1000)))
+      }
     }
     void reply.code(pub.status).send(body)
+  }
+}
+
+/**
+ * Fastify's validator turns a query number such as `1e309` into Infinity and lets it past `maximum`: no chat
+ * query takes a number that is not finite.
+ */
+async function finiteQuery (request: FastifyRequest): Promise<void> {
+  const query = request.query
+  if (typeof query !== 'object' || query === null) return
+  for (const [key, value] of Object.entries(query)) {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new CHAT_ERR_BAD_REQUEST(`querystring/${key} must be a finite number`)
   }
 }
 
@@ -109,16 +126,32 @@ async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void>
   })
 
   if (!fastify.hasDecorator('websocketServer')) {
-    await fastify.register(websocket, { options: { maxPayload: options.limits.maxFrameBytes } })
+    await fastify.register(websocket, {
+      options: { maxPayload: options.limits.maxFrameBytes },
+      // A client breaking the WebSocket protocol (invalid UTF-8: 1007, over maxPayload: 1009) is closed by `ws`
+      // with that code, its close frame sent: logged at debug, not terminated. Anything else is a server error.
+      errorHandler (error, socket, request) {
+        const code = (error as Error & { code?: unknown }).code
+        if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+          request.log.debug({ code, reason: error.message }, 'chat socket closed: protocol error')
+          return
+        }
+        request.log.error({ err: error }, 'chat socket failed')
+        socket.terminate()
+      }
+    })
   }
 
   await fastify.register(async function chatRoutes (instance) {
     instance.setErrorHandler(errorHandlerFor(services.metrics))
-    instance.addHook('onResponse', auditRefusals(services.audit, services.auth.peek))
+    const refusals = auditRefusals(services.audit, services.auth.peek)
+    instance.addHook('onRequest', refusals.onRequest)
+    instance.addHook('onResponse', refusals.onResponse)
     if (options.publicHealth) await instance.register(healthRoutes, { services })
     await instance.register(async function authenticated (scope) {
       scope.addHook('onRequest', authenticate)
       scope.addHook('onRequest', services.auth.requireUser)
+      scope.addHook('preHandler', finiteQuery)
       // REST limits per user (after the auth hooks, so the user is known), in Redis when the fan-out is.
       const { rest: restRate } = options.rateLimit
       if (restRate.max > 0) {
