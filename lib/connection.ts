@@ -439,7 +439,8 @@ export class ChatConnection implements HumanSocket {
     const pub = toPublicError(err, 'ws')
     this.ctx.metrics.errors.inc({ code: pub.code, transport: 'ws' })
     // A refused frame is the client's doing: counted in metrics, logged at debug so a bad client cannot flood the log.
-    if (pub.status >= 500) this.ctx.log.error({ err, userId: this.user.id }, 'chat frame failed')
+    if (pub.status >= 500 && pub.code !== 'UNAVAILABLE') this.ctx.log.error({ err, userId: this.user.id }, 'chat frame failed')
+    else if (pub.status >= 500) this.ctx.log.warn({ code: pub.code, userId: this.user.id, reason: pub.message }, 'chat frame refused: a dependency is unavailable')
     else this.ctx.log.debug({ code: pub.code, userId: this.user.id, reason: pub.message }, 'chat frame rejected')
     this.write(errorFrame(ref ?? err.ref, pub))
   }
