@@ -28,7 +28,6 @@ export interface SendInput {
   metadata?: Record<string, unknown>
 }
 
-
 /** What each budget counts, as its RATE_LIMITED error names it ("Too many %s, retry later"). */
 const ACTIONS = { conversations: 'new conversations', participants: 'participant changes', typing: 'typing frames', joins: 'joins' }
 

@@ -5,7 +5,6 @@ import type { Fanout, FanoutEvent, FanoutHandlers, RedisFanoutOptions } from './
 
 export type { RedisFanoutOptions }
 
-
 interface Envelope { i: string, e: FanoutEvent }
 
 /**

@@ -410,7 +410,6 @@ export function storageContract (t: Test, factory: () => Promise<ChatStorage>): 
     t.strictSame(await storage.getMessages(other.id, { limit: 10 }), [{ ...elsewhere, status: 'failed' }])
     t.strictSame(await storage.failStaleAnswers(at(10), 100), [], 'a second sweep finds nothing')
     t.match(await storage.getConversation(record.id), { lastSeq: 7 }, 'no seq used')
-
   })
 
   t.test('failStaleAnswers takes at most limit, oldest first; sweeps at once fail each answer once', async (t) => {

@@ -6,16 +6,31 @@ import type { ConversationRecord, Message, ParticipantRecord } from '../schemas/
  * compares shapes exactly).
  */
 export interface ConversationRowOf<J> {
-  id: string, title: string, created_by: string, created_at: string, updated_at: string, last_seq: number
-  metadata: J | null, closed_at: string | null
+  id: string,
+  title: string,
+  created_by: string,
+  created_at: string,
+  updated_at: string,
+  last_seq: number
+  metadata: J | null,
+  closed_at: string | null
 }
 export interface ParticipantRow {
   user_id: string, name: string, type: ParticipantRecord['type'], role: ParticipantRecord['role'], joined_at: string
 }
 export interface MessageRowOf<J> {
-  conversation_id: string, seq: number, id: string, kind: Message['kind'], sender: J, content: string
-  parts: J | null, status: Message['status'] | null, reply_to: number | null, client_message_id: string | null
-  created_at: string, metadata: J | null
+  conversation_id: string,
+  seq: number,
+  id: string,
+  kind: Message['kind'],
+  sender: J,
+  content: string
+  parts: J | null,
+  status: Message['status'] | null,
+  reply_to: number | null,
+  client_message_id: string | null
+  created_at: string,
+  metadata: J | null
 }
 
 /** Sets `key` on `target` unless the column is NULL, so an absent optional field is absent as a key too. */

@@ -84,7 +84,7 @@ function toAudit (row: AuditRow): AuditEntry {
 function prepare (db: Database.Database) {
   const s = <R = unknown> (sql: string): Statement<R> => db.prepare<unknown[], R>(sql)
   return {
-    probeMark: s(`INSERT INTO health (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`),
+    probeMark: s('INSERT INTO health (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at'),
     probeReserve: s('INSERT INTO health (id, at, pad) VALUES (2, ?, zeroblob(?))'),
     probeRelease: s('DELETE FROM health WHERE id = 2'),
     insertConversation: s(`INSERT INTO conversations (id, title, created_by, created_at, updated_at, last_seq, metadata, closed_at)
@@ -131,7 +131,6 @@ function prepare (db: Database.Database) {
     listAudit: s<AuditRow>('SELECT * FROM audit WHERE (@before IS NULL OR id < @before) ORDER BY id DESC LIMIT @limit')
   }
 }
-
 
 /** Opens the file (fileMustExist: a reopen never creates an empty database), creates the tables, prepares once. */
 function connect (filename: string, opts: { create: boolean, maxSizeBytes?: number }) {

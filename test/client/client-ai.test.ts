@@ -14,6 +14,7 @@ function drivenHandler (): { handler: AskHandler, part: () => void, end: () => v
   const handler: AskHandler = async (_params, sink) => {
     let n = 0
     for (;;) {
+      // eslint-disable-next-line no-unmodified-loop-condition -- both change in the test's callbacks, which wake this loop
       while (permits === 0 && !ended) await new Promise<void>((resolve) => { wake = resolve })
       if (permits === 0 && ended) break
       permits--

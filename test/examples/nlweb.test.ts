@@ -238,7 +238,7 @@ t.test('route', async (t) => {
     const app = await buildApp(t)
     const urls = [
       `/ask?streaming=false&query=${encodeURIComponent('what about quick ones')}&prev=${encodeURIComponent(JSON.stringify(['pasta recipes', 'and vegetarian ones?']))}`,
-      `/ask?streaming=false&query=what+about+quick+ones&prev=pasta+recipes&prev=and+vegetarian+ones%3F`,
+      '/ask?streaming=false&query=what+about+quick+ones&prev=pasta+recipes&prev=and+vegetarian+ones%3F',
       `/ask?streaming=false&query=what+about+quick+ones&prev=${encodeURIComponent('pasta recipes, and vegetarian ones?')}`
     ]
     for (const url of urls) {

@@ -16,6 +16,10 @@ export const conversation = (id: string) => ({
 })
 export const participant = { id: 'alice', name: 'Alice', type: 'human', role: 'owner', joinedAt: '2020-01-01T00:00:00.000Z' } as const
 export const draft = (content: string, clientMessageId?: string) => ({
-  id: newId(), kind: 'text', sender: { id: 'alice', name: 'Alice', type: 'human' }, content, createdAt: '2020-01-01T00:00:01.000Z',
+  id: newId(),
+  kind: 'text',
+  sender: { id: 'alice', name: 'Alice', type: 'human' },
+  content,
+  createdAt: '2020-01-01T00:00:01.000Z',
   ...(clientMessageId === undefined ? {} : { clientMessageId })
 }) as const

@@ -67,106 +67,106 @@ export const storages: Record<string, (t: Test) => { env: Record<string, string>
 
 export function threeInstances (storageName: keyof typeof storages): void {
   const storageEnv = storages[storageName]
-test(`three instances on ${storageName} and Redis: one order everywhere, live; a SIGKILLed instance loses no acked message and its users go offline`, { timeout: 240_000 }, async (t) => {
-  const storage = storageEnv(t)
-  const env = {
-    ...storage.env,
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    CHAT_REDIS_CHANNEL: `test-${randomUUID()}`,
-    CHAT_PRESENCE_TTL_MS: '1500',
-    CHAT_RATE_LIMIT: '0',
-    JWT_SECRET: `secret-${randomUUID()}`
-  }
-  const hosts = [await startHost(env), await startHost(env), await startHost(env)]
-  t.teardown(async () => {
-    const exits = hosts.filter((h) => h.proc.exitCode === null && h.proc.signalCode === null).map(async (h) => { await once(h.proc, 'exit') })
-    for (const h of hosts) h.proc.kill('SIGKILL')
-    await Promise.all(exits)
-    await storage.drop?.()
+  test(`three instances on ${storageName} and Redis: one order everywhere, live; a SIGKILLed instance loses no acked message and its users go offline`, { timeout: 240_000 }, async (t) => {
+    const storage = storageEnv(t)
+    const env = {
+      ...storage.env,
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      CHAT_REDIS_CHANNEL: `test-${randomUUID()}`,
+      CHAT_PRESENCE_TTL_MS: '1500',
+      CHAT_RATE_LIMIT: '0',
+      JWT_SECRET: `secret-${randomUUID()}`
+    }
+    const hosts = [await startHost(env), await startHost(env), await startHost(env)]
+    t.teardown(async () => {
+      const exits = hosts.filter((h) => h.proc.exitCode === null && h.proc.signalCode === null).map(async (h) => { await once(h.proc, 'exit') })
+      for (const h of hosts) h.proc.kill('SIGKILL')
+      await Promise.all(exits)
+      await storage.drop?.()
+    })
+    const clients: TestClient[] = []
+    t.teardown(() => { for (const c of clients) c.close() })
+
+    // Tokens from one instance are good on the others (shared JWT_SECRET).
+    const created = await fetch(`${hosts[0].base}/chat/conversations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await token(hosts[0], 'alice')}` },
+      body: JSON.stringify({ title: 'three', participants: ['bob', 'carol'] })
+    })
+    const conv = await created.json() as { id: string, lastSeq: number }
+    const users = ['alice', 'bob', 'carol']
+    for (let i = 0; i < 3; i++) {
+      const c = await connect(hosts[i], users[i])
+      clients.push(c)
+      const joined = await c.call({ type: 'join', conversationId: conv.id })
+      t.equal(joined.type, 'joined', `${users[i]} joins on instance ${i + 1}`)
+    }
+    const [alice, bob, carol] = clients
+
+    // Presence crosses: alice on instance 1 sees bob and carol online.
+    const view = await fetch(`${hosts[0].base}/chat/conversations/${conv.id}`, { headers: { authorization: `Bearer ${await token(hosts[0], 'alice')}` } })
+    const participants = ((await view.json()) as { participants: Array<{ id: string, online: boolean }> }).participants
+    t.same(participants.filter((p) => p.online).map((p) => p.id).sort(), ['alice', 'bob', 'carol'], 'online on any instance is online')
+
+    // 300 concurrent sends from each instance.
+    const N = 300
+    for (let i = 0; i < N; i++) {
+      for (let u = 0; u < 3; u++) clients[u].send({ type: 'send', conversationId: conv.id, clientMessageId: `${users[u]}-${i}`, content: `${users[u]} ${i}` })
+    }
+    const last = conv.lastSeq + 3 * N
+    const orders = await Promise.all(clients.map(async (c) => {
+      await c.waitFor((f) => f.type === 'message' && f.message.seq === last, 60_000)
+      return c.all('message').map((f: Frame) => f.message.seq)
+    }))
+    const expected = Array.from({ length: 3 * N }, (_, i) => conv.lastSeq + 1 + i)
+    for (let u = 0; u < 3; u++) t.same(orders[u], expected, `${users[u]} sees all ${3 * N} in one gap-free order`)
+    t.equal(clients.reduce((n, c) => n + c.all('ack').length, 0), 3 * N, 'every send acked')
+
+    // Typing crosses instances.
+    carol.send({ type: 'typing', conversationId: conv.id })
+    await alice.waitFor((f) => f.type === 'typing' && f.participantId === 'carol')
+    await bob.waitFor((f) => f.type === 'typing' && f.participantId === 'carol')
+
+    // SIGKILL instance 3 during a burst from carol (on it) and alice.
+    for (let i = 0; i < 200; i++) {
+      carol.send({ type: 'send', conversationId: conv.id, clientMessageId: `burst-c-${i}`, content: `burst c ${i}` })
+      alice.send({ type: 'send', conversationId: conv.id, clientMessageId: `burst-a-${i}`, content: `burst a ${i}` })
+    }
+    await carol.waitFor((f) => f.type === 'ack' && f.clientMessageId === 'burst-c-20', 20_000)
+    hosts[2].proc.kill('SIGKILL')
+    await once(hosts[2].proc, 'exit')
+    const ackedByCarol = carol.all('ack').filter((f) => String(f.clientMessageId).startsWith('burst-c-')).map((f) => f.seq as number)
+    await alice.waitFor((f) => f.type === 'ack' && f.clientMessageId === 'burst-a-199', 20_000)
+    const aliceLast = alice.all('ack').find((f) => f.clientMessageId === 'burst-a-199')?.seq as number
+    // Everything acked, by either, reaches the sockets on the surviving instances, in order.
+    const top = Math.max(aliceLast, ...ackedByCarol)
+    for (const c of [alice, bob]) {
+      await c.waitFor((f) => f.type === 'message' && f.message.seq >= top, 20_000)
+      const seqs = c.all('message').map((f: Frame) => f.message.seq as number)
+      t.same(seqs, Array.from({ length: seqs.length }, (_, i) => conv.lastSeq + 1 + i), 'gap-free, in order, nothing doubled')
+      for (const s of ackedByCarol) if (!seqs.includes(s)) t.fail(`acked seq ${s} from the killed instance never arrived`)
+    }
+    t.ok(ackedByCarol.length > 0, `${ackedByCarol.length} of carol's burst acked before the kill, all delivered`)
+    // Her instance is gone without a word: she goes offline for the others within the presence TTL.
+    const offline = await alice.waitFor((f) => f.type === 'participant' && f.event === 'offline' && f.participant.id === 'carol', 10_000)
+    t.equal(offline.participant.online, false)
+
+    // Bob drops from instance 2 and resumes on instance 1 with `since`: exactly what he missed.
+    const seen = bob.all('message').map((f: Frame) => f.message.seq as number)
+    const lastSeen = seen[seen.length - 1]
+    bob.close()
+    const acks: string[] = []
+    for (let i = 0; i < 30; i++) {
+      acks.push((await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: `missed-${i}`, content: `missed ${i}` })).type)
+    }
+    t.same(new Set(acks), new Set(['ack']), 'sent while bob is away')
+    const bob2 = await connect(hosts[0], 'bob')
+    clients.push(bob2)
+    const resumed = await bob2.call({ type: 'join', conversationId: conv.id, since: lastSeen })
+    const replay = resumed.messages.map((m: { seq: number }) => m.seq)
+    t.equal(resumed.recovered, true)
+    t.same(replay, Array.from({ length: replay.length }, (_, i) => lastSeen + 1 + i), 'exactly the missed ones, in order')
+    t.equal(replay[replay.length - 1], resumed.lastSeq)
+    t.ok(replay.length >= 30)
   })
-  const clients: TestClient[] = []
-  t.teardown(() => { for (const c of clients) c.close() })
-
-  // Tokens from one instance are good on the others (shared JWT_SECRET).
-  const created = await fetch(`${hosts[0].base}/chat/conversations`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${await token(hosts[0], 'alice')}` },
-    body: JSON.stringify({ title: 'three', participants: ['bob', 'carol'] })
-  })
-  const conv = await created.json() as { id: string, lastSeq: number }
-  const users = ['alice', 'bob', 'carol']
-  for (let i = 0; i < 3; i++) {
-    const c = await connect(hosts[i], users[i])
-    clients.push(c)
-    const joined = await c.call({ type: 'join', conversationId: conv.id })
-    t.equal(joined.type, 'joined', `${users[i]} joins on instance ${i + 1}`)
-  }
-  const [alice, bob, carol] = clients
-
-  // Presence crosses: alice on instance 1 sees bob and carol online.
-  const view = await fetch(`${hosts[0].base}/chat/conversations/${conv.id}`, { headers: { authorization: `Bearer ${await token(hosts[0], 'alice')}` } })
-  const participants = ((await view.json()) as { participants: Array<{ id: string, online: boolean }> }).participants
-  t.same(participants.filter((p) => p.online).map((p) => p.id).sort(), ['alice', 'bob', 'carol'], 'online on any instance is online')
-
-  // 300 concurrent sends from each instance.
-  const N = 300
-  for (let i = 0; i < N; i++) {
-    for (let u = 0; u < 3; u++) clients[u].send({ type: 'send', conversationId: conv.id, clientMessageId: `${users[u]}-${i}`, content: `${users[u]} ${i}` })
-  }
-  const last = conv.lastSeq + 3 * N
-  const orders = await Promise.all(clients.map(async (c) => {
-    await c.waitFor((f) => f.type === 'message' && f.message.seq === last, 60_000)
-    return c.all('message').map((f: Frame) => f.message.seq)
-  }))
-  const expected = Array.from({ length: 3 * N }, (_, i) => conv.lastSeq + 1 + i)
-  for (let u = 0; u < 3; u++) t.same(orders[u], expected, `${users[u]} sees all ${3 * N} in one gap-free order`)
-  t.equal(clients.reduce((n, c) => n + c.all('ack').length, 0), 3 * N, 'every send acked')
-
-  // Typing crosses instances.
-  carol.send({ type: 'typing', conversationId: conv.id })
-  await alice.waitFor((f) => f.type === 'typing' && f.participantId === 'carol')
-  await bob.waitFor((f) => f.type === 'typing' && f.participantId === 'carol')
-
-  // SIGKILL instance 3 during a burst from carol (on it) and alice.
-  for (let i = 0; i < 200; i++) {
-    carol.send({ type: 'send', conversationId: conv.id, clientMessageId: `burst-c-${i}`, content: `burst c ${i}` })
-    alice.send({ type: 'send', conversationId: conv.id, clientMessageId: `burst-a-${i}`, content: `burst a ${i}` })
-  }
-  await carol.waitFor((f) => f.type === 'ack' && f.clientMessageId === 'burst-c-20', 20_000)
-  hosts[2].proc.kill('SIGKILL')
-  await once(hosts[2].proc, 'exit')
-  const ackedByCarol = carol.all('ack').filter((f) => String(f.clientMessageId).startsWith('burst-c-')).map((f) => f.seq as number)
-  await alice.waitFor((f) => f.type === 'ack' && f.clientMessageId === 'burst-a-199', 20_000)
-  const aliceLast = alice.all('ack').find((f) => f.clientMessageId === 'burst-a-199')?.seq as number
-  // Everything acked, by either, reaches the sockets on the surviving instances, in order.
-  const top = Math.max(aliceLast, ...ackedByCarol)
-  for (const c of [alice, bob]) {
-    await c.waitFor((f) => f.type === 'message' && f.message.seq >= top, 20_000)
-    const seqs = c.all('message').map((f: Frame) => f.message.seq as number)
-    t.same(seqs, Array.from({ length: seqs.length }, (_, i) => conv.lastSeq + 1 + i), 'gap-free, in order, nothing doubled')
-    for (const s of ackedByCarol) if (!seqs.includes(s)) t.fail(`acked seq ${s} from the killed instance never arrived`)
-  }
-  t.ok(ackedByCarol.length > 0, `${ackedByCarol.length} of carol's burst acked before the kill, all delivered`)
-  // Her instance is gone without a word: she goes offline for the others within the presence TTL.
-  const offline = await alice.waitFor((f) => f.type === 'participant' && f.event === 'offline' && f.participant.id === 'carol', 10_000)
-  t.equal(offline.participant.online, false)
-
-  // Bob drops from instance 2 and resumes on instance 1 with `since`: exactly what he missed.
-  const seen = bob.all('message').map((f: Frame) => f.message.seq as number)
-  const lastSeen = seen[seen.length - 1]
-  bob.close()
-  const acks: string[] = []
-  for (let i = 0; i < 30; i++) {
-    acks.push((await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: `missed-${i}`, content: `missed ${i}` })).type)
-  }
-  t.same(new Set(acks), new Set(['ack']), 'sent while bob is away')
-  const bob2 = await connect(hosts[0], 'bob')
-  clients.push(bob2)
-  const resumed = await bob2.call({ type: 'join', conversationId: conv.id, since: lastSeen })
-  const replay = resumed.messages.map((m: { seq: number }) => m.seq)
-  t.equal(resumed.recovered, true)
-  t.same(replay, Array.from({ length: replay.length }, (_, i) => lastSeen + 1 + i), 'exactly the missed ones, in order')
-  t.equal(replay[replay.length - 1], resumed.lastSeq)
-  t.ok(replay.length >= 30)
-})
 }

@@ -38,6 +38,7 @@ t.test('an overloaded conversation sheds its AI answers first, then refuses send
   const token = await ta.token('alice')
   const post = (n: number) => ta.request('POST', `/chat/conversations/${conv.id}/messages`, { token, body: { clientMessageId: `m${n}`, content: `m${n}` } })
   const until = async (n: number): Promise<void> => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- `waiting` grows in the storage wrapper, which wakes this loop
     while (waiting < n) await new Promise<void>((resolve) => { arrived = resolve })
   }
   // Two stores pending (half the bound): the next send sheds the AI's answer, and is itself stored.

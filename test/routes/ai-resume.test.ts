@@ -200,6 +200,7 @@ t.test('the AI participant lists an answer with each part as its chunk goes out,
   const listed: Record<string, number> = {}
   let finished: () => void = () => {}
   const done = new Promise<void>((resolve) => { finished = resolve })
+  // eslint-disable-next-line prefer-const -- assigned below, after the closures that read it
   let ai: NLWebParticipant | undefined
   const count = (): number => ai?.streaming('c')[0]?.parts?.length ?? -1
   const api: AgentApi = {
