@@ -114,12 +114,13 @@ export function createAnswers (deps: AnswersDeps): Answers {
       try {
         message = await storage.updateMessage(conversationId, messageId, patch, encoded)
       } catch (err) {
-        // Not stored: every instance's sockets and caches still see the answer end (failed), so none waits on
-        // a stream that will not finish; the sweep stores the failure once storage is back.
+        // Not stored: every instance's sockets still see the answer end (failed), so none waits on a stream that
+        // will not finish. Caches keep what storage has; the sweep stores the failure (and ends it again, with
+        // the stored message) once storage is back.
         if (placeholder !== undefined) {
           const failed: Message = { ...placeholder, ...patch, status: 'failed' }
           ended?.(failed)
-          channels.updated(failed, streamEndFrame(failed, encoded?.parts))
+          channels.broadcast(conversationId, streamEndFrame(failed, encoded?.parts))
         }
         throw err
       }

@@ -2,7 +2,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyBaseLogger } from 'fastify'
 import { CLOSE_POLICY } from './connection.ts'
-import { CHAT_ERR_BAD_REQUEST } from './errors.ts'
+import { CHAT_ERR_BAD_REQUEST, CHAT_ERR_FORBIDDEN } from './errors.ts'
 import { checkHealth } from './health.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { ChatUser, Conversation, Message, Participant } from './schemas/entities.ts'
@@ -86,11 +86,13 @@ const checks = {
 }
 
 /** The acting user as the host's auth would have left it: an id, a name, roles. */
-function actor (user: ChatUser): ChatUser {
+function actor (user: ChatUser, services: Pick<ChatServices, 'auth'>): ChatUser {
   const ok = typeof user === 'object' && user !== null &&
     typeof user.id === 'string' && user.id.length > 0 && typeof user.name === 'string' &&
     Array.isArray(user.roles) && user.roles.every((r) => typeof r === 'string')
   if (!ok) throw new CHAT_ERR_BAD_REQUEST('user: must be { id: non-empty string, name: string, roles: string[] }')
+  // As over HTTP: nobody acts under an AI participant's id or `system`'s.
+  if (services.auth.isReserved(user.id)) throw new CHAT_ERR_FORBIDDEN(`the user id "${user.id}" is reserved for the chat's own participants`)
   return user
 }
 
@@ -110,42 +112,42 @@ export function createChatApi (services: ChatServices, log: FastifyBaseLogger): 
     options: services.options,
 
     async createConversation (user, body = {}) {
-      return await manager.create(actor(user), checks.create(body))
+      return await manager.create(actor(user, services), checks.create(body))
     },
 
     async getConversation (user, conversationId) {
-      return await manager.get(actor(user), checks.conversation({ id: conversationId }).id)
+      return await manager.get(actor(user, services), checks.conversation({ id: conversationId }).id)
     },
 
     async listConversations (user, query = {}) {
       const { limit, cursor } = checks.listConversations(query)
-      return await manager.list(actor(user), { limit: limit ?? 50, cursor })
+      return await manager.list(actor(user, services), { limit: limit ?? 50, cursor })
     },
 
     async deleteConversation (user, conversationId) {
-      await manager.delete(actor(user), checks.conversation({ id: conversationId }).id)
+      await manager.delete(actor(user, services), checks.conversation({ id: conversationId }).id)
     },
 
     async postMessage (user, conversationId, body) {
       const { id } = checks.conversation({ id: conversationId })
-      const { message, created } = await manager.send(actor(user), { ...checks.post(body), conversationId: id })
+      const { message, created } = await manager.send(actor(user, services), { ...checks.post(body), conversationId: id })
       return { message, created }
     },
 
     async listMessages (user, conversationId, query = {}) {
       const { id } = checks.conversation({ id: conversationId })
       const { after, before, limit } = checks.listMessages(query)
-      return { items: await manager.messages(actor(user), id, { after, before, limit: limit ?? 50 }) }
+      return { items: await manager.messages(actor(user, services), id, { after, before, limit: limit ?? 50 }) }
     },
 
     async addParticipant (user, conversationId, body) {
       const { id } = checks.conversation({ id: conversationId })
-      return await manager.addParticipant(actor(user), id, checks.add(body))
+      return await manager.addParticipant(actor(user, services), id, checks.add(body))
     },
 
     async removeParticipant (user, conversationId, userId) {
       const { id } = checks.participant({ id: conversationId, userId })
-      await manager.removeParticipant(actor(user), id, userId)
+      await manager.removeParticipant(actor(user, services), id, userId)
     },
 
     disconnect (userId, code = CLOSE_POLICY, reason = DISCONNECT_REASON) {

@@ -21,6 +21,8 @@ export interface SecurityAudit {
 const WINDOW_MS = 10_000
 /** Keys remembered for the window; past this the oldest are forgotten (a flood of addresses costs no memory). */
 const MAX_KEYS = 10_000
+/** Records of anonymous events per action per window, whatever the number of addresses they come from. */
+const MAX_ANONYMOUS = 20
 
 /**
  * Security events go to the same audit log as admin actions. A client that provokes them in a loop (401s,
@@ -29,19 +31,36 @@ const MAX_KEYS = 10_000
  */
 export function createSecurityAudit (storage: ChatStorage, log: FastifyBaseLogger): SecurityAudit {
   const recent = new Map<string, { until: number, skipped: number }>()
+  /** Per action: anonymous records in the current window, and those left out past MAX_ANONYMOUS. */
+  const anonymous = new Map<string, { until: number, count: number, skipped: number }>()
   return {
     record (event) {
       const actor = event.actor ?? 'anonymous'
-      const key = `${event.action}\u0000${actor}\u0000${event.actor === undefined ? event.ip ?? '' : ''}`
       const now = Date.now()
+      const key = `${event.action}\u0000${actor}\u0000${event.actor === undefined ? event.ip ?? '' : ''}`
       const seen = recent.get(key)
       if (seen !== undefined && seen.until > now) {
         seen.skipped++
         return
       }
+      let suppressed = 0
+      if (event.actor === undefined) {
+        // Many addresses (an IPv6 range, a botnet) must not mean many rows: a cap per action per window.
+        let window = anonymous.get(event.action)
+        if (window === undefined || window.until <= now) {
+          suppressed = window?.skipped ?? 0
+          anonymous.set(event.action, window = { until: now + WINDOW_MS, count: 0, skipped: 0 })
+        }
+        if (window.count >= MAX_ANONYMOUS) {
+          window.skipped++
+          return
+        }
+        window.count++
+      }
       const details: Record<string, unknown> = { ...event.details }
       if (event.ip !== undefined) details.ip = event.ip
       if (seen !== undefined && seen.skipped > 0) details.repeats = seen.skipped
+      if (suppressed > 0) details.suppressed = suppressed // anonymous events of this action left out in the window before
       recent.delete(key)
       if (recent.size >= MAX_KEYS) recent.delete(recent.keys().next().value as string)
       recent.set(key, { until: now + WINDOW_MS, skipped: 0 })

@@ -10,6 +10,8 @@ export interface ChatAuth {
   requireAdmin (request: FastifyRequest, reply: FastifyReply): Promise<void>
   /** The user of a request that passed requireUser. */
   user (request: FastifyRequest): ChatUser
+  /** Whether no person may act under this id (an AI participant's, `system`). */
+  isReserved (id: string): boolean
   /** The user of a request, if the host's auth hook left one (audit). */
   peek (request: FastifyRequest): ChatUser | undefined
 }
@@ -43,7 +45,8 @@ export function createAuth (options: ResolvedOptions, reserved: ReadonlySet<stri
       roles: Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : typeof roles === 'string' ? [roles] : []
     }
     const exp = source[map.expires]
-    if (typeof exp === 'number' && Number.isFinite(exp)) user.expiresAt = exp * 1000
+    // Seconds since the epoch, as in a JWT; a value this large can only be milliseconds already.
+    if (typeof exp === 'number' && Number.isFinite(exp)) user.expiresAt = exp > 1e11 ? exp : exp * 1000
     return user
   }
 
@@ -51,6 +54,8 @@ export function createAuth (options: ResolvedOptions, reserved: ReadonlySet<stri
     async requireUser (request) {
       const user = identify(request)
       if (user === null) throw new CHAT_ERR_UNAUTHORIZED()
+      // A host whose auth does not check expiry still gets none past it.
+      if (user.expiresAt !== undefined && user.expiresAt <= Date.now()) throw new CHAT_ERR_UNAUTHORIZED()
       // A person never acts under the id of an AI participant or of the system's messages.
       if (reserved.has(user.id)) throw new CHAT_ERR_FORBIDDEN(`the user id "${user.id}" is reserved for the chat's own participants`)
       users.set(request, user)
@@ -62,6 +67,9 @@ export function createAuth (options: ResolvedOptions, reserved: ReadonlySet<stri
       const user = users.get(request)
       if (user === undefined) throw new CHAT_ERR_UNAUTHORIZED()
       if (!user.roles.includes(options.adminRole)) throw new CHAT_ERR_FORBIDDEN('admin role required')
+    },
+    isReserved (id) {
+      return reserved.has(id)
     },
     peek (request) {
       return users.get(request)

@@ -36,7 +36,16 @@ export interface ConnectionContext {
 }
 
 /** A frame waiting its turn, or the error that answers it, kept in place so replies stay in frame order. */
-type Queued = { frame: ClientFrame, bytes: number } | { error: unknown, ref: string | undefined, bytes: 0 }
+type Queued =
+  | { frame: ClientFrame, bytes: number }
+  | { text: string, bytes: number }
+  | { error: unknown, ref: string | undefined, bytes: 0 }
+
+/** Frames up to this size are parsed on arrival (a `ping` among them is answered at once); larger ones wait as text. */
+const PARSE_ON_ARRIVAL_BYTES = 512
+
+/** How long a drain waits for a socket's received frames before closing it anyway (a stalled dependency). */
+export const DRAIN_TIMEOUT_MS = 10_000
 
 /** Refusals (a few bytes each) that may wait behind a full queue before the socket is closed (1008). */
 const MAX_QUEUED_REFUSALS = 256
@@ -135,6 +144,10 @@ export class ChatConnection implements HumanSocket {
   /** Set by drain(): frames that arrive from now on are refused, those already received are finished. */
   private draining = false
   private idle: Array<() => void> = []
+  /** Entries taken off the queue, and those handled; the drain waits until `drainAt` are handled. */
+  private taken = 0
+  private done = 0
+  private drainAt: number | undefined
   /** Smoothed time to handle one frame: how long a socket whose queue is full should wait. */
   private frameMs = 1
   private expiry: NodeJS.Timeout | undefined
@@ -155,7 +168,6 @@ export class ChatConnection implements HumanSocket {
     socket.on('pong', () => { this.alive = true })
     socket.on('close', () => { this.dispose() })
     socket.on('error', (err) => { ctx.log.debug({ err, userId: user.id }, 'chat socket error') })
-    if (user.expiresAt !== undefined) this.expireAt(user.expiresAt)
     const { limits, heartbeatMs } = ctx.options
     this.write(readyFrame({
       userId: user.id,
@@ -242,9 +254,9 @@ export class ChatConnection implements HumanSocket {
   }
 
   /**
-   * A frame arrives. It is parsed at once, so a `ping` is answered at once, even behind a full queue; every other
-   * frame, and the error that refuses one (not JSON, binary, queue full, draining), waits its turn: a socket's
-   * replies come in the order of its frames.
+   * A frame arrives. A small one is parsed at once, so a `ping` is answered at once, even behind a full queue; a
+   * large one waits as text (what waits is bounded in bytes). Every frame but a ping, and the error that refuses
+   * one (not JSON, binary, queue full, draining), waits its turn: a socket's replies come in its frames' order.
    */
   private receive (data: RawData, isBinary: boolean): void {
     if (this.closed) return
@@ -255,44 +267,52 @@ export class ChatConnection implements HumanSocket {
       this.policyClose(CLOSE_TOO_BIG, 'frame too big')
       return
     }
+    const text = isBinary ? undefined : data.toString()
     let frame: ClientFrame | undefined
     let error: unknown
-    if (isBinary) {
-      error = new CHAT_ERR_BAD_FRAME('frames must be JSON text')
-    } else {
+    const parse = (): void => {
+      if (text === undefined) {
+        error = new CHAT_ERR_BAD_FRAME('frames must be JSON text')
+        return
+      }
       try {
-        frame = parseClientFrame(data.toString())
+        frame = parseClientFrame(text)
       } catch (err) {
         error = err
       }
     }
+    if (size <= PARSE_ON_ARRIVAL_BYTES) parse()
     if (frame?.type === 'ping') {
       this.write(pongFrame(frame.ref))
       return
     }
-    const ref = frame?.ref ?? (error as { ref?: string } | undefined)?.ref
     // Refusals wait in line too, but not without end (draining included): a client that ignores them is cut off.
     if (this.queue.length >= maxQueuedFrames + MAX_QUEUED_REFUSALS) {
       this.policyClose(CLOSE_POLICY, 'too many frames')
       return
     }
-    if (this.draining) {
-      this.enqueue({ error: withRetryAfter(new CHAT_ERR_UNAVAILABLE('the server is shutting down'), 1000), ref, bytes: 0 })
-      return
-    }
     // Waiting frames are bounded in count and in bytes (one frame may always wait, whatever its size).
     const full = this.queue.length >= maxQueuedFrames || (this.queue.length > 0 && this.queuedBytes + size > maxBufferedBytes)
-    if (full) {
-      const wait = Math.ceil(Math.max(50, this.queue.length * this.frameMs))
-      this.enqueue({ error: withRetryAfter(new CHAT_ERR_QUEUE_FULL(), wait), ref, bytes: 0 })
+    if (this.draining || full) {
+      // The refusal carries the frame's ref: a large frame is read for it, then let go.
+      if (frame === undefined && error === undefined) parse()
+      const ref = (frame as ClientFrame | undefined)?.ref ?? (error as { ref?: string } | undefined)?.ref
+      const refusal = this.draining
+        ? withRetryAfter(new CHAT_ERR_UNAVAILABLE('the server is shutting down'), 1000)
+        : withRetryAfter(new CHAT_ERR_QUEUE_FULL(), Math.ceil(Math.max(50, this.queue.length * this.frameMs)))
+      this.enqueue({ error: refusal, ref, bytes: 0 })
       return
     }
-    if (frame === undefined) {
-      this.enqueue({ error, ref, bytes: 0 })
-      return
+    if (frame !== undefined) {
+      this.queuedBytes += size
+      this.enqueue({ frame, bytes: size })
+    } else if (error !== undefined || text === undefined) {
+      if (error === undefined) parse()
+      this.enqueue({ error, ref: (error as { ref?: string }).ref, bytes: 0 })
+    } else {
+      this.queuedBytes += size
+      this.enqueue({ text, bytes: size })
     }
-    this.queuedBytes += size
-    this.enqueue({ frame, bytes: size })
   }
 
   private enqueue (entry: Queued): void {
@@ -314,31 +334,55 @@ export class ChatConnection implements HumanSocket {
         }
         const entry = this.queue.shift() as Queued
         this.queuedBytes -= entry.bytes
-        if (!('frame' in entry)) {
+        this.taken++
+        if ('error' in entry) {
           this.fail(entry.error, entry.ref)
+          this.done++
+          this.wakeDrain()
           continue
         }
         const started = performance.now()
+        let frame: ClientFrame | undefined
         try {
-          await this.handle(entry.frame)
+          frame = 'frame' in entry ? entry.frame : parseClientFrame(entry.text)
+          await this.handle(frame)
         } catch (err) {
-          this.fail(err, entry.frame.ref)
+          this.fail(err, frame?.ref)
         }
         this.frameMs = this.frameMs * 0.9 + (performance.now() - started) * 0.1
+        this.done++
+        this.wakeDrain()
       }
     } finally {
       this.busy = false
+      // Idle (or closed): whatever was received is handled.
+      for (const resolve of this.idle.splice(0)) resolve()
+    }
+  }
+
+  /** Resolves the drain once the entries received before it began are handled (later refusals do not count). */
+  private wakeDrain (): void {
+    if (this.drainAt !== undefined && this.done >= this.drainAt) {
       for (const resolve of this.idle.splice(0)) resolve()
     }
   }
 
   /**
    * The first step of a graceful close: frames that arrive from now on are refused (UNAVAILABLE with
-   * retryAfterMs); resolves once every frame already received is handled (a send stored is acked).
+   * retryAfterMs); resolves once every frame received before it is handled (a send stored is acked), or after
+   * DRAIN_TIMEOUT_MS if a dependency stalls.
    */
   async quiesce (): Promise<void> {
     this.draining = true
-    if (this.busy) await new Promise<void>((resolve) => { this.idle.push(resolve) })
+    if (this.busy && !this.closed) {
+      this.drainAt = this.taken + this.queue.length // the one in hand (taken, not done), then those waiting
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        new Promise<void>((resolve) => { this.idle.push(resolve) }),
+        new Promise<void>((resolve) => { timer = setTimeout(resolve, DRAIN_TIMEOUT_MS).unref() })
+      ])
+      clearTimeout(timer)
+    }
     this.flush()
   }
 
@@ -347,6 +391,15 @@ export class ChatConnection implements HumanSocket {
     if (this.closed) return
     this.ctx.onPolicyClose?.(this, code, reason)
     this.close(code, reason)
+  }
+
+  /** Once registered: from now on the socket may close by itself (its token expiring). */
+  start (): void {
+    if (this.user.expiresAt !== undefined) this.expireAt(this.user.expiresAt)
+  }
+
+  get isOpen (): boolean {
+    return !this.closed
   }
 
   /** Closes the socket with 4001 when the user's token expires (checked again past setTimeout's range). */
@@ -396,6 +449,8 @@ export class ChatConnection implements HumanSocket {
   /** Subscribes this socket (again) to a conversation; live frames wait until the caller opens it. */
   private async subscribe (conversationId: string, since: number | undefined, implicit = false): Promise<{ sub: SocketSubscription, result: JoinResult } | undefined> {
     const { manager } = this.ctx
+    // A join the user may not make (over budget) leaves the subscription it has as it is.
+    if (!implicit) await manager.spendJoin(this.user)
     const previous = this.subscriptions.get(conversationId)
     if (previous !== undefined) {
       this.subscriptions.delete(conversationId)
@@ -403,9 +458,14 @@ export class ChatConnection implements HumanSocket {
     }
     const sub = new SocketSubscription(this, conversationId)
     // A `join` frame spends the user's join budget; the subscription a `send` makes (with no history) does not.
-    const result = implicit
-      ? await manager.subscribe(this.user, conversationId, since, sub)
-      : await manager.join(this.user, conversationId, since, sub)
+    let result: JoinResult
+    try {
+      result = await manager.subscribe(this.user, conversationId, since, sub)
+    } catch (err) {
+      // The subscription it had is gone: say so, so the client does not take itself as joined.
+      if (previous !== undefined && !this.closed) this.write(leftFrame(conversationId))
+      throw err
+    }
     if (this.closed) {
       manager.leave(sub, conversationId)
       return undefined
@@ -439,7 +499,8 @@ export class ChatConnection implements HumanSocket {
     const pub = toPublicError(err, 'ws')
     this.ctx.metrics.errors.inc({ code: pub.code, transport: 'ws' })
     // A refused frame is the client's doing: counted in metrics, logged at debug so a bad client cannot flood the log.
-    if (pub.status >= 500 && pub.code !== 'UNAVAILABLE') this.ctx.log.error({ err, userId: this.user.id }, 'chat frame failed')
+    if (this.draining) this.ctx.log.debug({ code: pub.code, userId: this.user.id, reason: pub.message }, 'chat frame refused: shutting down')
+    else if (pub.status >= 500 && pub.code !== 'UNAVAILABLE') this.ctx.log.error({ err, userId: this.user.id }, 'chat frame failed')
     else if (pub.status >= 500) this.ctx.log.warn({ code: pub.code, userId: this.user.id, reason: pub.message }, 'chat frame refused: a dependency is unavailable')
     else this.ctx.log.debug({ code: pub.code, userId: this.user.id, reason: pub.message }, 'chat frame rejected')
     this.write(errorFrame(ref ?? err.ref, pub))

@@ -2,8 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { CachedConversation, ConversationCache } from './cache.ts'
 import type { Channels } from './channels.ts'
 import { participantFrame, type WireFrame } from './server-frames.ts'
-import type { Subscriber } from './delivery.ts'
-import { coversUpTo, createLive, type JoinResult } from './live.ts'
+import { coversUpTo, createLive } from './live.ts'
 import { checkContent, checkMetadata } from './message-limits.ts'
 import {
   CHAT_ERR_BAD_REQUEST, CHAT_ERR_CONFLICT, CHAT_ERR_CONVERSATION_BUSY, CHAT_ERR_FORBIDDEN, CHAT_ERR_NOT_FOUND, CHAT_ERR_PARTICIPANT_LIMIT,
@@ -170,12 +169,11 @@ export function createConversationManager (deps: {
 
   return {
     ...live,
-    /** A `join` frame: spends one of the user's joins. */
-    async join (user: ChatUser, id: string, since: number | undefined, sub: Subscriber): Promise<JoinResult> {
+    /** A `join` frame spends one of the user's joins (RATE_LIMITED past the budget), before anything changes. */
+    async spendJoin (user: ChatUser): Promise<void> {
       await spend('joins', user)
-      return await live.join(user, id, since, sub)
     },
-    /** The subscription a socket gets by sending into a conversation: not a join the user asked for. */
+    /** Subscribes a socket: after spendJoin for a `join` frame; as it is for the subscription a `send` makes. */
     subscribe: live.join,
     async typing (user: ChatUser, id: string): Promise<void> {
       await spend('typing', user)
@@ -348,6 +346,7 @@ export function createConversationManager (deps: {
         })
       } catch (err) {
         claims.settle(draft, undefined)
+        limiter.refund(user.id) // not stored (storage down): a retry is not charged twice
         throw err
       }
       if (!result.created) limiter.refund(user.id)

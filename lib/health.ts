@@ -19,6 +19,35 @@ async function pingWithin (ping: () => Promise<void>, ms: number): Promise<void>
   }
 }
 
+interface Probe { pending: boolean, result: Promise<{ ok: boolean, latencyMs: number }> }
+const probes = new WeakMap<object, Probe>()
+
+/**
+ * One storage ping (a real write, for SQLite) serves every health request that arrives while it runs: a public
+ * /health polled hard by many clients at once costs one probe at a time, not one per request.
+ */
+async function probe (storage: ChatServices['storage'], log: FastifyBaseLogger): Promise<{ ok: boolean, latencyMs: number }> {
+  const last = probes.get(storage)
+  // A probe in flight is shared by the requests that arrive meanwhile; the next one probes again, so a failure
+  // or a recovery shows at once.
+  if (last?.pending === true) return await last.result
+  const started = performance.now()
+  const entry: Probe = { pending: true, result: Promise.resolve({ ok: false, latencyMs: 0 }) }
+  entry.result = (async () => {
+    let ok = true
+    try {
+      await pingWithin(async () => { await storage.ping() }, DEADLINE_MS)
+    } catch (err) {
+      ok = false
+      log.warn({ err }, 'chat storage ping failed')
+    }
+    entry.pending = false
+    return { ok, latencyMs: Math.round((performance.now() - started) * 100) / 100 }
+  })()
+  probes.set(storage, entry)
+  return await entry.result
+}
+
 /**
  * The health of this process, as GET /health reports it and `app.chat.health()` returns it: the storage's
  * answer to a ping within DEADLINE_MS, the link to the other instances, and what this process holds.
@@ -29,15 +58,7 @@ export async function checkHealth (
   log: FastifyBaseLogger
 ): Promise<HealthReply> {
   const { storage, fanout } = services
-  const started = performance.now()
-  let ok = true
-  try {
-    await pingWithin(async () => { await storage.ping() }, DEADLINE_MS)
-  } catch (err) {
-    ok = false
-    log.error({ err }, 'chat storage ping failed')
-  }
-  const latencyMs = Math.round((performance.now() - started) * 100) / 100
+  const { ok, latencyMs } = await probe(storage, log)
   const linked = fanout.connected
   return {
     status: !ok ? 'unavailable' : latencyMs > DEGRADED_MS || !linked ? 'degraded' : 'ok',

@@ -13,7 +13,7 @@ import { createChatApi, type ChatApi } from './api.ts'
 import { auditRefusals } from './audit.ts'
 import { CHAT_ERR_BAD_REQUEST, CHAT_ERR_INVALID_OPTS, CHAT_ERR_MISSING_DECORATOR, CHAT_ERR_RATE_LIMITED, toPublicError, withRetryAfter } from './errors.ts'
 import type { ChatMetrics } from './metrics.ts'
-import { resolveOptions, type ChatPluginOptions } from './options.ts'
+import { resolveOptions, type ChatPluginOptions, type ResolvedOptions } from './options.ts'
 import { NLWebParticipant, type AskHandler } from './participants/nlweb.ts'
 import type { AgentParticipant } from './participants/participant.ts'
 import { createChatServices } from './services.ts'
@@ -102,6 +102,13 @@ async function finiteQuery (request: FastifyRequest): Promise<void> {
   }
 }
 
+/** The Redis fan-out's channel, which prefixes every key the chat keeps in Redis. */
+function redisChannel (options: ResolvedOptions): string {
+  const fanout = options.fanout
+  const channel = typeof fanout === 'object' && 'channel' in fanout ? fanout.channel : undefined
+  return typeof channel === 'string' ? channel : 'fastify-nlweb-chat'
+}
+
 async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void> {
   const { agents: given = [], ...rest } = opts
   const agents = [...given]
@@ -159,7 +166,10 @@ async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void>
           max: restRate.max,
           timeWindow: restRate.windowMs,
           keyGenerator: (request) => `chat:${services.auth.peek(request)?.id ?? request.ip ?? 'unknown'}`,
-          ...(services.fanout.redis === undefined ? {} : { redis: services.fanout.redis, nameSpace: 'chat-rest-' }),
+          // In the fan-out's Redis, under its channel (deployments sharing a Redis keep apart). If the store
+          // fails, requests go through unlimited rather than failing: the per-action budgets still hold.
+          ...(services.fanout.redis === undefined ? {} : { redis: services.fanout.redis, nameSpace: `${redisChannel(options)}:rest:` }),
+          skipOnError: true,
           errorResponseBuilder: (request, context) =>
             withRetryAfter(new CHAT_ERR_RATE_LIMITED(`requests (${context.max} per ${context.after})`), context.ttl)
         })

@@ -42,8 +42,16 @@ export interface ChatServices {
 }
 
 export async function createChatServices (options: ResolvedOptions, log: FastifyBaseLogger, agentList: AgentParticipant[] = []): Promise<ChatServices> {
-  const storage = await createStorage(options.storage)
-  await storage.init()
+  // First: a registry that refuses the chat's metrics fails startup before anything is opened. Read at scrape time.
+  const metrics = createMetrics({ conversations: () => cache.size, channels: () => channels.size }, options.metrics)
+  let storage: ChatStorage
+  try {
+    storage = await createStorage(options.storage)
+    await storage.init()
+  } catch (err) {
+    metrics.detach()
+    throw err
+  }
   const agents = new Map(agentList.map((a) => [a.id, a]))
   const cache = createConversationCache(storage, options.cache)
   const fanout = await createFanout(options.fanout, log)
@@ -56,7 +64,6 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     onDeleted (id) { answers.deleted(id) }
   })
   const audit = createSecurityAudit(storage, log)
-  const metrics = createMetrics({ conversations: () => cache.size, channels: () => channels.size }, options.metrics)
   const connections = new ConnectionRegistry({
     heartbeatMs: options.heartbeatMs,
     metrics,
@@ -145,7 +152,10 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
           audit.record({ actor: c.userId, action: 'socket.closed', target: c.id, ip: c.ip, details: { code, reason } })
         }
       }, ip)
-      connections.add(conn)
+      if (conn.isOpen) {
+        connections.add(conn)
+        conn.start()
+      }
       return conn
     },
     audit,
@@ -160,6 +170,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
       await presence.close()
       await fanout.close()
       await storage.close()
+      metrics.detach()
     }
   }
 }

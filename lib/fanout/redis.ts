@@ -29,6 +29,26 @@ return 0`
 
 /** Events kept while the publishing link is down; past this the oldest go (storage still has every message). */
 const MAX_QUEUED = 10_000
+/** ...and at most this many bytes of them. */
+const MAX_QUEUED_BYTES = 16 * 1024 * 1024
+/**
+ * A command Redis has not answered by then has failed (a stalled link, not a refused one): limits fall back to
+ * counting locally, presence to what it knows. Set on the clients the fan-out opens; calls on a host's client
+ * are raced against it.
+ */
+const COMMAND_TIMEOUT_MS = 1000
+
+async function within<T> (work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((resolve, reject) => { timer = setTimeout(() => { reject(new Error('Redis did not answer in time')) }, COMMAND_TIMEOUT_MS) })
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 /**
  * Redis pub/sub between instances. Every event goes to one channel, tagged with this instance's id so its
@@ -41,11 +61,12 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
   const channel = opts.channel ?? 'fastify-nlweb-chat'
   const me = newId()
   const owned = opts.client === undefined
-  const pub: Redis = (opts.client as Redis | undefined) ?? new Redis(opts.url ?? 'redis://127.0.0.1:6379', { enableOfflineQueue: false, lazyConnect: true, maxRetriesPerRequest: 1 })
+  const pub: Redis = (opts.client as Redis | undefined) ?? new Redis(opts.url ?? 'redis://127.0.0.1:6379', { enableOfflineQueue: false, lazyConnect: true, maxRetriesPerRequest: 1, commandTimeout: COMMAND_TIMEOUT_MS })
   const sub: Redis = pub.duplicate({ lazyConnect: true })
   let connected = false
   const waiting: Array<() => void> = []
   const queued: string[] = []
+  let queuedBytes = 0
   let wasDown = false
   let warned = false
   let closed = false
@@ -67,6 +88,7 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
       pub.on('error', onError)
       pub.on('ready', () => {
         // In order, before anything published after this point.
+        queuedBytes = 0
         for (const text of queued.splice(0)) pub.publish(channel, text).catch(onError)
       })
       sub.on('error', onError)
@@ -107,7 +129,7 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
     counter: {
       async take (key, rate) {
         if (pub.status !== 'ready') throw new Error('Redis is not connected')
-        const wait = await pub.eval(GCRA_TAKE, 1, `${channel}:rate:${key}`, rate.windowMs / rate.max, rate.windowMs)
+        const wait = await within(pub.eval(GCRA_TAKE, 1, `${channel}:rate:${key}`, rate.windowMs / rate.max, rate.windowMs))
         return Number(wait)
       },
       refund (key, rate) {
@@ -118,14 +140,14 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
     instances: {
       async beat (instance, users, ttlMs) {
         if (pub.status !== 'ready') throw new Error('Redis is not connected')
-        await pub.multi().set(`${channel}:instance:${instance}`, JSON.stringify(users), 'PX', ttlMs).sadd(`${channel}:instances`, instance).exec()
+        await within(pub.multi().set(`${channel}:instance:${instance}`, JSON.stringify(users), 'PX', ttlMs).sadd(`${channel}:instances`, instance).exec())
       },
       async alive () {
         if (pub.status !== 'ready') throw new Error('Redis is not connected')
-        const ids = await pub.smembers(`${channel}:instances`)
+        const ids = await within(pub.smembers(`${channel}:instances`))
         const alive = new Map<string, string[]>()
         if (ids.length === 0) return alive
-        const records = await pub.mget(ids.map((id) => `${channel}:instance:${id}`))
+        const records = await within(pub.mget(ids.map((id) => `${channel}:instance:${id}`)))
         const expired: string[] = []
         ids.forEach((id, i) => {
           const record = records[i]
@@ -137,7 +159,7 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
       },
       async remove (instance) {
         if (pub.status !== 'ready') return
-        await pub.multi().del(`${channel}:instance:${instance}`).srem(`${channel}:instances`, instance).exec()
+        await within(pub.multi().del(`${channel}:instance:${instance}`).srem(`${channel}:instances`, instance).exec())
       }
     },
 
@@ -148,8 +170,14 @@ export function createRedisFanout (opts: RedisFanoutOptions, log: FastifyBaseLog
         pub.publish(channel, text).catch(onError)
         return
       }
-      if (queued.length >= MAX_QUEUED) queued.shift()
+      // Frames outside the sequence (typing, stream chunks) are stale by the time the link is back: not kept.
+      // Messages and changes are, in order and bounded; one dropped is a gap storage fills.
+      if (event.type === 'frame') return
+      while (queued.length > 0 && (queued.length >= MAX_QUEUED || queuedBytes + text.length > MAX_QUEUED_BYTES)) {
+        queuedBytes -= (queued.shift() as string).length
+      }
       queued.push(text)
+      queuedBytes += text.length
     },
 
     async close () {

@@ -140,6 +140,8 @@ function connect (filename: string, opts: { create: boolean, maxSizeBytes?: numb
   try {
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
+    // After a checkpoint, the WAL file is cut back to this size (it would otherwise keep its largest size).
+    db.pragma('journal_size_limit = 67108864')
     db.exec(SCHEMA)
     if (opts.maxSizeBytes !== undefined) {
       const pageSize = db.pragma('page_size', { simple: true }) as number

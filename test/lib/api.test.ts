@@ -149,3 +149,15 @@ t.test('health() is the body of GET /health; options are the resolved options', 
   t.equal(chat.options.prefix, '/chat')
   t.equal(socket.all('ready')[0].limits.maxMessageBytes, chat.options.limits.maxMessageBytes, 'what the socket was told')
 })
+
+t.test('the API refuses to act under a reserved id, as HTTP does', async (t) => {
+  const ta = await startApp(t)
+  const conv = await ta.app.chat.createConversation({ id: 'alice', name: 'Alice', roles: [] }, { title: 'x', ai: true })
+  for (const id of ['assistant', 'system']) {
+    const user: ChatUser = { id, name: id, roles: [] }
+    await t.rejects(ta.app.chat.postMessage(user, conv.id, { clientMessageId: 'm', content: 'hi' }), { code: 'CHAT_ERR_FORBIDDEN', statusCode: 403 })
+    await t.rejects(ta.app.chat.createConversation(user, { title: 'y' }), { code: 'CHAT_ERR_FORBIDDEN' })
+  }
+  const list = await ta.app.chat.listMessages({ id: 'alice', name: 'Alice', roles: [] }, conv.id)
+  t.same(list.items.filter((m) => m.kind === 'text'), [], 'nothing posted')
+})

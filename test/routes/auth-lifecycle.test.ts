@@ -82,6 +82,28 @@ t.test('token expiry', async (t) => {
   })
 })
 
+t.test('a host whose auth does not check expiry: the plugin refuses an expired user (401) and never registers their socket', async (t) => {
+  const ta = await startApp(t, { identify: (request) => ({ id: 'alice', name: 'Alice', roles: [], expiresAt: Date.now() - 1000 }) })
+  t.equal((await ta.request('GET', '/chat/conversations')).status, 401, 'REST')
+  t.equal(await upgradeStatus(ta.wsUrl), 401, 'the upgrade')
+  const health = await ta.request('GET', '/chat/health')
+  t.equal(health.body.connections, 0, 'no socket left registered (nor the user online)')
+})
+
+t.test('an expiry given in milliseconds is read as milliseconds: the socket still closes with 4001 on time', async (t) => {
+  const ta = await startApp(t, { user: { expires: 'until' } })
+  const conv = await createConversation(ta, 'alice')
+  const until = Date.now() + 1500
+  const token = signJwt({ id: 'alice', name: 'Alice', roles: [], until }, Math.floor(Date.now() / 1000) + 3600)
+  const alice = new TestClient(`${ta.wsUrl}?access_token=${token}`)
+  t.teardown(() => { alice.close() })
+  await alice.next((f) => f.type === 'ready')
+  t.match(await alice.call({ type: 'join', conversationId: conv.id }), { type: 'joined' })
+  const closed = await closedWithin(alice, 5000)
+  t.equal(closed.code, 4001)
+  t.ok(Date.now() >= until, 'not before it')
+})
+
 t.test('soft launch: allow(user, request)', async (t) => {
   const variants = {
     sync: (user: { id: string }) => user.id !== 'mallory',
