@@ -10,6 +10,8 @@ export interface TcpProxy {
   /** Refuses (resets) new connections until `resume()`: the far side is down. */
   pause (): void
   resume (): void
+  /** Stops carrying bytes either way on every connection, which stays open: the far side hangs (a partition). */
+  stall (): void
   close (): Promise<void>
 }
 
@@ -17,6 +19,7 @@ export async function startProxy (targetPort: number): Promise<TcpProxy> {
   const open = new Set<Socket>()
   let accepted = 0
   let paused = false
+  let stalled = false
   const server: Server = createServer((client) => {
     if (paused) {
       client.resetAndDestroy()
@@ -25,7 +28,9 @@ export async function startProxy (targetPort: number): Promise<TcpProxy> {
     accepted++
     const upstream = connect(targetPort, '127.0.0.1')
     open.add(client)
-    client.pipe(upstream).pipe(client)
+    // Bytes are carried by hand so that a stall can drop them on the floor with the connections still open.
+    client.on('data', (chunk) => { if (!stalled) upstream.write(chunk) })
+    upstream.on('data', (chunk) => { if (!stalled) client.write(chunk) })
     const end = (): void => { open.delete(client); client.destroy(); upstream.destroy() }
     client.on('error', end).on('close', end)
     upstream.on('error', end).on('close', end)
@@ -43,6 +48,7 @@ export async function startProxy (targetPort: number): Promise<TcpProxy> {
     },
     pause () { paused = true },
     resume () { paused = false },
+    stall () { stalled = true },
     async close () {
       for (const socket of open) socket.destroy()
       await new Promise<void>((resolve) => server.close(() => { resolve() }))
