@@ -97,6 +97,17 @@ export class TestClient {
     this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
   }
 
+  /** The socket's close, or a failure after `ms` (a deadline, not a wait). */
+  async closedWithin (ms = 5000): Promise<{ code: number, reason: string }> {
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`not closed within ${ms} ms`)) }, ms) })
+    try {
+      return await Promise.race([this.closed, deadline])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   /** The next frame (after the last one returned) that matches; fails after `ms`. */
   async next (match: (f: Frame) => boolean = () => true, ms = 5000): Promise<Frame> {
     const deadline = Date.now() + ms

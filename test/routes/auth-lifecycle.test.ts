@@ -44,16 +44,6 @@ async function auditEntry (ta: TestApp, match: (e: any) => boolean, ms = 3000): 
   }
 }
 
-async function closedWithin (client: TestClient, ms: number): Promise<{ code: number, reason: string }> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`not closed within ${ms} ms`)) }, ms) })
-  try {
-    return await Promise.race([client.closed, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 t.test('token expiry', async (t) => {
   t.test('a socket opened with a token is closed with 4001 when the token expires, and the close is audited', async (t) => {
     const ta = await startApp(t)
@@ -64,7 +54,7 @@ t.test('token expiry', async (t) => {
     t.teardown(() => { alice.close() })
     await alice.next((f) => f.type === 'ready')
     t.match(await alice.call({ type: 'join', conversationId: conv.id }), { type: 'joined' }, 'works while the token is valid')
-    const closed = await closedWithin(alice, 4000)
+    const closed = await alice.closedWithin(4000)
     t.equal(closed.code, 4001, 'closed: token expired')
     t.ok(Date.now() >= exp * 1000, 'not before the token\'s exp')
     const entry = await auditEntry(ta, (e) => e.action === 'socket.closed')
@@ -99,7 +89,7 @@ t.test('an expiry given in milliseconds is read as milliseconds: the socket stil
   t.teardown(() => { alice.close() })
   await alice.next((f) => f.type === 'ready')
   t.match(await alice.call({ type: 'join', conversationId: conv.id }), { type: 'joined' })
-  const closed = await closedWithin(alice, 5000)
+  const closed = await alice.closedWithin(5000)
   t.equal(closed.code, 4001)
   t.ok(Date.now() >= until, 'not before it')
 })

@@ -24,17 +24,6 @@ function burst (client: TestClient, frames: Planned[]): void {
   raw.uncork()
 }
 
-/** The socket's close, or a failure after `ms` (a deadline, not a wait). */
-async function closedWithin (client: TestClient, ms = 5000): Promise<{ code: number }> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`not closed within ${ms} ms`)) }, ms) })
-  try {
-    return await Promise.race([client.closed, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 const replies = (client: TestClient): Frame[] => client.frames.filter((f) => f.type === 'ack' || f.type === 'error')
 
 async function stored (ta: TestApp, conversationId: string): Promise<string[]> {
@@ -112,7 +101,7 @@ t.test('a client that keeps sending into a full queue is closed with 1008 and no
   // One frame being handled, MAX_QUEUED waiting, 256 refusals waiting: the next frame closes the socket.
   const sends = Array.from({ length: MAX_QUEUED + 256 + 20 }, (_, i) => send(conv.id, i))
   burst(alice, sends)
-  const closed = await closedWithin(alice)
+  const closed = await alice.closedWithin()
   t.equal(closed.code, 1008, 'closed for policy')
   t.ok(replies(alice).every((f) => f.type === 'ack' || f.code === 'QUEUE_FULL'), 'only acks and QUEUE_FULL before the close')
 

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { newId } from '../../lib/ids.ts'
 import { createPostgresStorage } from '../../lib/storage/postgres.ts'
-import { quoteIdent } from '../../lib/storage/postgres-migrations.ts'
 import type { AppendResult, ChatStorage, MessageDraft } from '../../lib/storage/types.ts'
+import { pgSchemas, url } from '../helpers/postgres.ts'
 import { conversation, draft, opened, participant } from '../helpers/storage.ts'
 
 /**
@@ -13,20 +12,7 @@ import { conversation, draft, opened, participant } from '../helpers/storage.ts'
  * a repeat or a refused message sends them through the statements that do. Same server and schema rules as
  * postgres.test.ts.
  */
-const url = process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-const admin = new pg.Pool({ connectionString: url, max: 2 })
-const schemas: string[] = []
-
-function freshSchema (): string {
-  const name = `chat_test_${randomBytes(6).toString('hex')}`
-  schemas.push(name)
-  return name
-}
-
-t.teardown(async () => {
-  for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS ${quoteIdent(s)} CASCADE`)
-  await admin.end()
-})
+const { freshSchema } = pgSchemas(t)
 
 /** A pool that counts the statements run through it, by name (the part after the schema's prefix). */
 function countingPool (t: Test) {

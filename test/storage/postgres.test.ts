@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyRequest } from 'fastify'
@@ -12,6 +11,7 @@ import { createPostgresStorage, type PostgresStorageOptions } from '../../lib/st
 import { MIGRATIONS, migrate, quoteIdent, type Migration } from '../../lib/storage/postgres-migrations.ts'
 import type { ChatStorage } from '../../lib/storage/types.ts'
 import { startProxy } from '../helpers/proxy.ts'
+import { pgSchemas, url } from '../helpers/postgres.ts'
 import { conversation, draft, opened, participant } from '../helpers/storage.ts'
 
 /**
@@ -19,21 +19,7 @@ import { conversation, draft, opened, participant } from '../helpers/storage.ts'
  * works in schemas of its own, with random names, dropped when the file ends; the server itself is never
  * stopped or reconfigured: an outage is a closed port, or a TCP proxy whose connections are cut.
  */
-const url = process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-const admin = new pg.Pool({ connectionString: url, max: 2 })
-const schemas: string[] = []
-
-/** A schema name no other run uses; dropped at the end of the file. */
-function freshSchema (): string {
-  const name = `chat_test_${randomBytes(6).toString('hex')}`
-  schemas.push(name)
-  return name
-}
-
-t.teardown(async () => {
-  for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS ${quoteIdent(s)} CASCADE`)
-  await admin.end()
-})
+const { admin, freshSchema, dropLater } = pgSchemas(t)
 
 async function open (t: Test, opts: PostgresStorageOptions): Promise<ChatStorage> {
   return await opened(t, createPostgresStorage(opts))
@@ -112,7 +98,7 @@ t.test('migrations run in version order, each once, under a lock that makes conc
 
 t.test('a schema name that needs quoting works', async (t) => {
   const schema = freshSchema().replace('chat_test_', 'Chat Test "x" ')
-  schemas.push(schema)
+  dropLater(schema)
   const storage = await open(t, { connectionString: url, schema })
   const id = newId()
   await storage.createConversation(conversation(id), [participant])
