@@ -50,8 +50,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): HostConfig {
       storage: storageFrom(env),
       // REDIS_URL: several instances of this host share conversations through Redis (docs/scaling.md).
       fanout: fanoutFrom(env),
-      // CHAT_RATE_LIMIT: messages per user per 10 s (0 turns the limit off).
-      ...(env.CHAT_RATE_LIMIT === undefined ? {} : { rateLimit: { max: Number(env.CHAT_RATE_LIMIT) } }),
+      // CHAT_RATE_LIMIT: messages per user per 10 s; 0 turns every per-user limit off (benchmarks, load tests).
+      ...(env.CHAT_RATE_LIMIT === undefined ? {} : { rateLimit: rateLimitFrom(Number(env.CHAT_RATE_LIMIT)) }),
       ai: { handler: 'askHandler', id: 'assistant', name: env.CHAT_AI_NAME ?? 'Assistant' },
       // People added to a conversation by id are shown by the names the host knows for them.
       users: { resolve: async (ids: string[]) => users.names(ids) }
@@ -62,3 +62,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): HostConfig {
 export default fp(async function config (fastify, opts: { config: HostConfig }) {
   fastify.decorate('config', opts.config)
 }, { name: 'example-config' })
+
+/** CHAT_RATE_LIMIT=n: n messages per user per 10 s; 0: no per-user limit at all, on any action. */
+function rateLimitFrom (max: number) {
+  if (max !== 0) return { max }
+  const off = { max: 0, windowMs: 1 }
+  return { max: 0, conversations: off, participants: off, typing: off, joins: off, rest: off }
+}

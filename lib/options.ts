@@ -36,8 +36,8 @@ const rate = (max: number, windowMs: number, what: string) => Type.Object({
 const RateLimit = Type.Object({
   max: Type.Integer({ minimum: 0, default: 300, description: 'Messages one user may send per window; 0 turns it off' }),
   windowMs: Type.Integer({ minimum: 1, default: 10_000 }),
-  conversations: rate(120, 60_000, 'Conversations created'),
-  participants: rate(300, 60_000, 'Participant adds and removes'),
+  conversations: rate(600, 60_000, 'Conversations created'),
+  participants: rate(1200, 60_000, 'Participant adds and removes'),
   typing: rate(100, 10_000, 'Typing frames'),
   joins: rate(300, 10_000, 'Joins'),
   rest: rate(1000, 10_000, 'REST requests (through @fastify/rate-limit, with x-ratelimit-* headers)')

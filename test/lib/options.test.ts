@@ -184,8 +184,8 @@ t.test('defaults are filled in', async (t) => {
   t.same(o.rateLimit, {
     max: 300,
     windowMs: 10_000,
-    conversations: { max: 120, windowMs: 60_000 },
-    participants: { max: 300, windowMs: 60_000 },
+    conversations: { max: 600, windowMs: 60_000 },
+    participants: { max: 1200, windowMs: 60_000 },
     typing: { max: 100, windowMs: 10_000 },
     joins: { max: 300, windowMs: 10_000 },
     rest: { max: 1000, windowMs: 10_000 }
