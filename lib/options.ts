@@ -39,7 +39,7 @@ const RateLimit = Type.Object({
   conversations: rate(600, 60_000, 'Conversations created'),
   participants: rate(1200, 60_000, 'Participant adds and removes'),
   typing: rate(100, 10_000, 'Typing frames'),
-  joins: rate(300, 10_000, 'Joins'),
+  joins: rate(1000, 10_000, 'Joins'),
   rest: rate(1000, 10_000, 'REST requests (through @fastify/rate-limit, with x-ratelimit-* headers)')
 }, { additionalProperties: false, default: {} })
 

@@ -187,7 +187,7 @@ t.test('defaults are filled in', async (t) => {
     conversations: { max: 600, windowMs: 60_000 },
     participants: { max: 1200, windowMs: 60_000 },
     typing: { max: 100, windowMs: 10_000 },
-    joins: { max: 300, windowMs: 10_000 },
+    joins: { max: 1000, windowMs: 10_000 },
     rest: { max: 1000, windowMs: 10_000 }
   })
   t.same(o.cache, { max: 1000, messages: 200 })
@@ -218,7 +218,7 @@ t.test('options from the host config decorator apply; explicit options win key b
   t.equal(o.adminRole, 'ops', 'from the config')
   t.equal(o.limits.maxMessageBytes, 3000, 'explicit wins')
   t.equal(o.limits.maxParticipants, 5, 'the config\'s other keys in the same group stay')
-  t.match(o.rateLimit, { max: 9, windowMs: 1234, joins: { max: 300 } }, 'merged key by key, the rest from the defaults')
+  t.match(o.rateLimit, { max: 9, windowMs: 1234, joins: { max: 1000 } }, 'merged key by key, the rest from the defaults')
   t.equal(o.limits.historyWindow, 50, 'defaults fill the rest')
   t.same(hostConfig, snapshot, 'the host config object is not modified')
 
