@@ -257,6 +257,14 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     }
     if (pending?.kind === 'join') {
       const waited = this.joinWaiters.has(pending.conversationId)
+      const log = this.logs.get(pending.conversationId)
+      // A rejoin (after a reconnect) refused for now (a budget, a busy or unavailable server) is tried again
+      // when the server says; the conversation is not given up.
+      if (!waited && log !== undefined && err.retryAfterMs !== undefined) {
+        const again = setTimeout(() => { if (this.logs.get(log.id) === log && this.state === 'open') this.sendJoin(log) }, err.retryAfterMs + Math.random() * 250)
+        again.unref?.()
+        return
+      }
       this.settleJoin(pending.conversationId, err)
       // A rejoin nobody waits on (after a reconnect) that finds the conversation gone is news for the app.
       if (this.logs.has(pending.conversationId)) this.dropped(pending.conversationId, waited ? undefined : err)
