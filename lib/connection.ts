@@ -3,8 +3,9 @@ import type { Duplex } from 'node:stream'
 import type { RawData, WebSocket } from 'ws'
 import type { ConversationManager } from './conversations.ts'
 import type { JoinResult } from './live.ts'
-import type { Subscriber, WireFrame } from './delivery.ts'
+import type { WireFrame } from './delivery.ts'
 import { ackFrame, errorFrame, joinedFrame, leftFrame, pongFrame, readyFrame } from './server-frames.ts'
+import { SocketSubscription } from './socket-subscription.ts'
 import {
   CHAT_ERR_BAD_FRAME, CHAT_ERR_NOT_FOUND, CHAT_ERR_QUEUE_FULL, CHAT_ERR_UNAVAILABLE, toPublicError, withRetryAfter, type ChatErrorLike
 } from './errors.ts'
@@ -74,56 +75,6 @@ function uncorkAll (): void {
 
 /** Frames a handler may process back to back before letting I/O (and other sockets) run. */
 const FRAMES_PER_TURN = 32
-
-/** One socket's view of one conversation: frames wait while its `joined` reply is being built. */
-class SocketSubscription implements Subscriber {
-  readonly conn: ChatConnection
-  readonly conversationId: string
-  /** Highest message seq this socket has been given; a repeat at or below it is dropped. */
-  seen = 0
-  private held: Array<[WireFrame, number | undefined]> | null = []
-
-  constructor (conn: ChatConnection, conversationId: string) {
-    this.conn = conn
-    this.conversationId = conversationId
-  }
-
-  get userId (): string {
-    return this.conn.user.id
-  }
-
-  write (frame: WireFrame, seq?: number): void {
-    if (this.held !== null) {
-      this.held.push([frame, seq])
-      return
-    }
-    if (seq !== undefined) {
-      if (seq <= this.seen) return
-      this.seen = seq
-    }
-    this.conn.write(frame)
-  }
-
-  /** Starts live delivery after the history that ended at `seen`. */
-  open (seen: number): void {
-    this.seen = seen
-    const held = this.held ?? []
-    this.held = null
-    for (const [frame, seq] of held) this.write(frame, seq)
-  }
-
-  /** Set when the subscription was ended (removal, deletion), possibly before its join finished. */
-  over = false
-
-  ended (): void {
-    this.over = true
-    this.conn.subscriptionEnded(this)
-  }
-
-  flush (): void {
-    this.conn.flush()
-  }
-}
 
 /**
  * One WebSocket. Frames are handled one at a time in arrival order, so a socket's sends are acknowledged in
