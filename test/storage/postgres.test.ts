@@ -1,6 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyRequest } from 'fastify'
 import pg from 'pg'
 import t, { type Test } from 'tap'
@@ -12,7 +10,7 @@ import { MIGRATIONS, migrate, quoteIdent, type Migration } from '../../lib/stora
 import type { ChatStorage } from '../../lib/storage/types.ts'
 import { startProxy } from '../helpers/proxy.ts'
 import { pgSchemas, url } from '../helpers/postgres.ts'
-import { conversation, draft, opened, participant } from '../helpers/storage.ts'
+import { conversation, draft, opened, participant, raceInChildren } from '../helpers/storage.ts'
 
 /**
  * Runs against the machine's PostgreSQL (PG_TEST_URL, default 127.0.0.1:5432, user postgres). Every test
@@ -133,27 +131,12 @@ t.test('processes appending to one conversation at once get 1..n with no gap', a
       process.send(seqs, () => process.disconnect())
     })
     process.send('ready')`
-  const children: ChildProcess[] = Array.from({ length: 4 }, (_, n) => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child(n)],
-    { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
-  t.teardown(() => { for (const c of children) if (c.exitCode === null) c.kill() })
-  await Promise.all(children.map(reply))
-  const done = children.map(reply)
-  for (const c of children) c.send('go')
-  const seqs = (await Promise.all(done)).flatMap((s) => s as number[]).sort((x, y) => x - y)
+  const seqs = await raceInChildren(t, child)
 
   t.strictSame(seqs, Array.from({ length: 400 }, (_, i) => i + 1))
   t.match(await storage.getConversation(id), { lastSeq: 400 })
   t.equal((await storage.getMessages(id, { limit: 1000 })).length, 400, 'the racing duplicates stored nothing')
 })
-
-/** The next message of a child process; rejects if it exits first. */
-function reply (child: ChildProcess): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const exited = (code: number | null) => reject(new Error(`child exited with ${code} before replying`))
-    child.once('exit', exited)
-    child.once('message', (message) => { child.off('exit', exited); resolve(message) })
-  })
-}
 
 t.test('the host\'s pool is used and never ended; a pool the storage made is ended on close', async (t) => {
   const pool = new pg.Pool({ connectionString: url, max: 2 })

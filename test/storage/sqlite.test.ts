@@ -1,24 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { newId } from '../../lib/ids.ts'
 import { createSqliteStorage } from '../../lib/storage/sqlite.ts'
 import type { ChatStorage } from '../../lib/storage/types.ts'
 import { storageContract } from '../../lib/storage/contract.ts'
-import { conversation, draft, opened, participant } from '../helpers/storage.ts'
+import { conversation, draft, opened, participant, raceInChildren } from '../helpers/storage.ts'
 
 async function open (t: Test, filename: string): Promise<ChatStorage> {
   return await opened(t, createSqliteStorage({ filename }))
-}
-
-/** The next message of a child process; rejects if it exits first. */
-function reply (child: ChildProcess): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const exited = (code: number | null) => reject(new Error(`child exited with ${code} before replying`))
-    child.once('exit', exited)
-    child.once('message', (message) => { child.off('exit', exited); resolve(message) })
-  })
 }
 
 t.test('contract on a file', async (t) => {
@@ -87,13 +76,7 @@ t.test('processes appending to one file at once get 1..n with no gap', async (t)
       process.send(seqs, () => process.disconnect())
     })
     process.send('ready')`
-  const children = Array.from({ length: 4 }, (_, n) => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child(n)],
-    { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
-  t.teardown(() => { for (const c of children) if (c.exitCode === null) c.kill() })
-  await Promise.all(children.map(reply))
-  const done = children.map(reply)
-  for (const c of children) c.send('go')
-  const seqs = (await Promise.all(done)).flatMap((s) => s as number[]).sort((x, y) => x - y)
+  const seqs = await raceInChildren(t, child)
 
   t.strictSame(seqs, Array.from({ length: 400 }, (_, i) => i + 1))
   t.match(await storage.getConversation(id), { lastSeq: 400 })
