@@ -13,7 +13,7 @@ import type { ChatMetrics } from './metrics.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { Answers } from './answers.ts'
 import type { AgentParticipant } from './participants/participant.ts'
-import { createRateLimiter, type SharedCounter } from './rate-limit.ts'
+import { createActionBudgets, createRateLimiter, type SharedCounter } from './rate-limit.ts'
 import type {
   ChatUser, Conversation, ConversationRecord, Message, Participant, ParticipantRecord
 } from './schemas/entities.ts'
@@ -26,9 +26,6 @@ export interface SendInput {
   content: string
   metadata?: Record<string, unknown>
 }
-
-/** What each budget counts, as its RATE_LIMITED error names it ("Too many %s, retry later"). */
-const ACTIONS = { conversations: 'new conversations', participants: 'participant changes', typing: 'typing frames', joins: 'joins' }
 
 const SYSTEM_SENDER = { id: 'system', name: 'system', type: 'system' as const }
 
@@ -57,22 +54,10 @@ export function createConversationManager (deps: {
   const { storage, cache, channels, options, metrics, agents } = deps
   const limits = options.limits
   const limiter = createRateLimiter(options.rateLimit, deps.counter)
-  // Every action that writes or reaches others has its own budget per user.
-  const budgets = {
-    conversations: createRateLimiter(options.rateLimit.conversations, deps.counter, 'conversations'),
-    participants: createRateLimiter(options.rateLimit.participants, deps.counter, 'participants'),
-    typing: createRateLimiter(options.rateLimit.typing, deps.counter, 'typing'),
-    joins: createRateLimiter(options.rateLimit.joins, deps.counter, 'joins')
-  }
+  const spend = createActionBudgets(options.rateLimit, deps.counter)
 
   /** Smoothed time to store one message, in ms. */
   let storeMs = 1
-
-  /** Spends one action of the user's budget, or refuses with RATE_LIMITED and when to come back. */
-  async function spend (budget: keyof typeof budgets, user: ChatUser): Promise<void> {
-    const wait = await budgets[budget].take(user.id)
-    if (wait > 0) throw withRetryAfter(new CHAT_ERR_RATE_LIMITED(ACTIONS[budget]), wait)
-  }
 
   const isAdmin = (user: ChatUser): boolean => user.roles.includes(options.adminRole)
   const claims = deps.answers
@@ -171,12 +156,12 @@ export function createConversationManager (deps: {
     ...live,
     /** A `join` frame spends one of the user's joins (RATE_LIMITED past the budget), before anything changes. */
     async spendJoin (user: ChatUser): Promise<void> {
-      await spend('joins', user)
+      await spend('joins', user.id)
     },
     /** Subscribes a socket: after spendJoin for a `join` frame; as it is for the subscription a `send` makes. */
     subscribe: live.join,
     async typing (user: ChatUser, id: string): Promise<void> {
-      await spend('typing', user)
+      await spend('typing', user.id)
       await live.typing(user, id)
     },
     isAdmin,
@@ -184,7 +169,7 @@ export function createConversationManager (deps: {
     member,
 
     async create (user: ChatUser, body: { title?: string, participants?: string[], ai?: boolean, metadata?: Record<string, unknown> }): Promise<Conversation> {
-      await spend('conversations', user)
+      await spend('conversations', user.id)
       const listed = [...new Set(body.participants ?? [])].filter((id) => id !== user.id)
       if (listed.includes(SYSTEM_SENDER.id)) throw new CHAT_ERR_BAD_REQUEST(`"${SYSTEM_SENDER.id}" is not a participant`)
       // An AI listed by id joins as the AI, never as a human of the same id.
@@ -263,7 +248,7 @@ export function createConversationManager (deps: {
     },
 
     async addParticipant (user: ChatUser, id: string, body: { userId: string, name?: string }): Promise<Participant> {
-      await spend('participants', user)
+      await spend('participants', user.id)
       const entry = await member(user, id)
       if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
       if (entry.participants.has(body.userId)) throw new CHAT_ERR_CONFLICT('already a participant')
@@ -290,7 +275,7 @@ export function createConversationManager (deps: {
     },
 
     async removeParticipant (user: ChatUser, id: string, userId: string): Promise<void> {
-      await spend('participants', user)
+      await spend('participants', user.id)
       const entry = await memberOrAdmin(user, id)
       const target = entry.participants.get(userId)
       if (target === undefined) throw new CHAT_ERR_NOT_FOUND('Participant')

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import { CHAT_ERR_RATE_LIMITED, withRetryAfter } from './errors.ts'
 
 /**
  * Per-user limits on what a user does (send, create, add/remove participants, typing, join), shared by the
@@ -71,5 +72,23 @@ export function createRateLimiter (rate: Rate, shared?: SharedCounter, name = 's
     refund (key) {
       shared.refund(`${name}:${key}`, rate)
     }
+  }
+}
+
+/** The actions with a budget of their own, as their RATE_LIMITED error names them ("Too many %s, retry later"). */
+const ACTIONS = { conversations: 'new conversations', participants: 'participant changes', typing: 'typing frames', joins: 'joins' }
+export type BudgetedAction = keyof typeof ACTIONS
+
+/**
+ * Every action that writes or reaches others has its own budget per user (`rateLimit.<action>`), counted where
+ * the messages' budget is. The function spends one, or refuses with RATE_LIMITED and when to come back.
+ */
+export function createActionBudgets (rates: Record<BudgetedAction, Rate>, shared?: SharedCounter): (action: BudgetedAction, userId: string) => Promise<void> {
+  const limiters = Object.fromEntries(
+    (Object.keys(ACTIONS) as BudgetedAction[]).map((action) => [action, createRateLimiter(rates[action], shared, action)])
+  ) as Record<BudgetedAction, RateLimiter>
+  return async function spend (action, userId) {
+    const wait = await limiters[action].take(userId)
+    if (wait > 0) throw withRetryAfter(new CHAT_ERR_RATE_LIMITED(ACTIONS[action]), wait)
   }
 }
