@@ -72,6 +72,14 @@ export interface ChatStorage {
    */
   failStaleAnswers (startedBefore: string, limit: number): Promise<Message[]>
 
+  /**
+   * Optional: a conversation's messages that match `query.q`, best match first, paged with `cursor` (the
+   * `nextCursor` of the page before, opaque). Content is matched as text: operators of the store's own query
+   * language (FTS `AND`, `*`, quotes, `:`...) in `q` are taken as words, never as syntax. A storage without it
+   * answers the REST search with 501 NOT_IMPLEMENTED.
+   */
+  searchMessages? (conversationId: string, query: SearchQuery): Promise<Page<Message>>
+
   appendAudit (entry: AuditEntry): Promise<void>
   /** Newest first. */
   listAudit (query: { limit: number, before?: string }): Promise<AuditEntry[]>
@@ -141,6 +149,13 @@ export interface MessageRange {
   after?: number
   before?: number
   limit: number
+}
+
+export interface SearchQuery {
+  /** What the user typed: one or more words (at most 256 characters, not blank). */
+  q: string
+  limit: number
+  cursor?: string
 }
 
 export interface AuditEntry {
