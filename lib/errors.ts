@@ -16,6 +16,7 @@ export type ProtocolCode =
   | 'RATE_LIMITED'
   | 'PARTICIPANT_LIMIT'
   | 'UNAVAILABLE'
+  | 'NOT_IMPLEMENTED'
   | 'INTERNAL'
 
 export const CHAT_ERR_INVALID_OPTS = createError('CHAT_ERR_INVALID_OPTS', 'Invalid fastify-nlweb-chat options: %s', 500)
@@ -37,6 +38,8 @@ export const CHAT_ERR_RATE_LIMITED = createError('CHAT_ERR_RATE_LIMITED', 'Too m
 export const CHAT_ERR_PARTICIPANT_LIMIT = createError(
   'CHAT_ERR_PARTICIPANT_LIMIT', 'Conversation is full (%s participants)', 429)
 export const CHAT_ERR_UNAVAILABLE = createError('CHAT_ERR_UNAVAILABLE', '%s', 503)
+/** Extension: the conversation's storage cannot do this (history search on a store without it). */
+export const CHAT_ERR_NOT_IMPLEMENTED = createError('CHAT_ERR_NOT_IMPLEMENTED', '%s', 501)
 export const CHAT_ERR_INTERNAL = createError('CHAT_ERR_INTERNAL', 'Internal error', 500)
 
 const PROTOCOL_CODES: Record<string, ProtocolCode> = {
@@ -52,6 +55,7 @@ const PROTOCOL_CODES: Record<string, ProtocolCode> = {
   CHAT_ERR_RATE_LIMITED: 'RATE_LIMITED',
   CHAT_ERR_PARTICIPANT_LIMIT: 'PARTICIPANT_LIMIT',
   CHAT_ERR_UNAVAILABLE: 'UNAVAILABLE',
+  CHAT_ERR_NOT_IMPLEMENTED: 'NOT_IMPLEMENTED',
   CHAT_ERR_INTERNAL: 'INTERNAL',
   FST_ERR_VALIDATION: 'BAD_REQUEST',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'BAD_REQUEST',
@@ -67,6 +71,7 @@ const STATUS_CODES: Record<number, ProtocolCode> = {
   409: 'CONFLICT',
   413: 'TOO_LARGE',
   429: 'RATE_LIMITED',
+  501: 'NOT_IMPLEMENTED',
   503: 'UNAVAILABLE'
 }
 
@@ -96,7 +101,7 @@ export function toPublicError (err: ChatErrorLike, transport: 'rest' | 'ws' = 'r
   let code = (err.code !== undefined && PROTOCOL_CODES[err.code]) || STATUS_CODES[status] || 'INTERNAL'
   if (transport === 'ws' && code === 'BAD_REQUEST') code = 'BAD_FRAME'
   // Server-side faults keep their details in the log, never on the wire.
-  const message = status >= 500 && code !== 'UNAVAILABLE' ? 'Internal error' : (err.message ?? code)
+  const message = status >= 500 && code !== 'UNAVAILABLE' && code !== 'NOT_IMPLEMENTED' ? 'Internal error' : (err.message ?? code)
   const out: PublicError = { code, status, message }
   if (typeof err.retryAfterMs === 'number') out.retryAfterMs = err.retryAfterMs
   return out

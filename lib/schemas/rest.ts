@@ -127,7 +127,7 @@ export type AuditList = Static<typeof AuditList>
 /** Every error over REST, as the plugin's error handler renders it (docs/protocol.md, "Errors"). */
 export const ErrorReply = Type.Object({
   statusCode: Type.Integer(),
-  code: Type.String({ description: 'The protocol\'s error code: BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, TOO_LARGE, RATE_LIMITED, PARTICIPANT_LIMIT, UNAVAILABLE, INTERNAL' }),
+  code: Type.String({ description: 'The protocol\'s error code: BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT, TOO_LARGE, RATE_LIMITED, PARTICIPANT_LIMIT, UNAVAILABLE, NOT_IMPLEMENTED, INTERNAL' }),
   error: Type.String({ description: 'The HTTP status text' }),
   message: Type.String(),
   retryAfterMs: Type.Optional(Type.Integer({ minimum: 0, description: 'Extension: when to try again (429, 503), as `retry-after` says in seconds' }))
@@ -192,7 +192,8 @@ const ERRORS = {
   404: 'NOT_FOUND',
   409: 'CONFLICT',
   413: 'TOO_LARGE: the body, the content or the metadata is over its limit',
-  429: 'RATE_LIMITED or PARTICIPANT_LIMIT; `retry-after` says when to come back'
+  429: 'RATE_LIMITED or PARTICIPANT_LIMIT; `retry-after` says when to come back',
+  501: 'NOT_IMPLEMENTED: the conversation\'s storage cannot do this'
 } as const
 export type ErrorStatus = keyof typeof ERRORS
 

@@ -73,7 +73,8 @@ export const StreamEndFrame = Type.Object({ type: Type.Literal('stream.end'), co
 export const ErrorCode = Type.Union([
   Type.Literal('BAD_FRAME'), Type.Literal('BAD_REQUEST'), Type.Literal('UNAUTHORIZED'), Type.Literal('FORBIDDEN'),
   Type.Literal('NOT_FOUND'), Type.Literal('CONFLICT'), Type.Literal('TOO_LARGE'), Type.Literal('QUEUE_FULL'),
-  Type.Literal('RATE_LIMITED'), Type.Literal('PARTICIPANT_LIMIT'), Type.Literal('UNAVAILABLE'), Type.Literal('INTERNAL')
+  Type.Literal('RATE_LIMITED'), Type.Literal('PARTICIPANT_LIMIT'), Type.Literal('UNAVAILABLE'),
+  Type.Literal('NOT_IMPLEMENTED'), Type.Literal('INTERNAL')
 ])
 export const ErrorFrame = Type.Object({
   type: Type.Literal('error'),
