@@ -31,8 +31,10 @@ export interface BuildOptions {
  * host config's `chat.ai.handler`).
  */
 export async function buildApp (opts: BuildOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false })
-  await app.register(config, { config: opts.config ?? loadConfig() })
+  const hostConfig = opts.config ?? loadConfig()
+  const { trustProxy } = hostConfig
+  const app = Fastify({ logger: opts.logger ?? false, ...(trustProxy === undefined ? {} : { trustProxy }) })
+  await app.register(config, { config: hostConfig })
   await app.register(auth)
 
   const handler = opts.askHandler ?? (sharedHandler ??= createAskHandler())

@@ -7,6 +7,8 @@ export interface HostConfig {
   host: string
   jwtSecret: string
   devLogin: boolean
+  /** Fastify's `trustProxy`, from TRUST_PROXY: behind a proxy, request.ip is the client's (X-Forwarded-For). */
+  trustProxy?: boolean | string
   /** Who the host knows by id: a few demo users, and everyone who signed in with a name. */
   users: UserDirectory
   chat: Record<string, unknown>
@@ -18,13 +20,20 @@ declare module 'fastify' {
   }
 }
 
-/** The chat's storage from CHAT_STORAGE: 'sqlite' (the default, CHAT_DB), 'memory', or 'postgres' (DATABASE_URL, CHAT_PG_SCHEMA). */
+/**
+ * The chat's storage from CHAT_STORAGE: 'sqlite' (the default, CHAT_DB), 'memory', 'postgres' (DATABASE_URL,
+ * CHAT_PG_SCHEMA), or 'azure' (AZURE_STORAGE_CONNECTION_STRING, CHAT_AZURE_TABLE_PREFIX; Azurite's for development).
+ */
 function storageFrom (env: NodeJS.ProcessEnv): Record<string, unknown> | string {
   const storage = env.CHAT_STORAGE ?? 'sqlite'
   if (storage === 'memory') return 'memory'
   if (storage === 'postgres') {
     const connectionString = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
     return { type: 'postgres', connectionString, ...(env.CHAT_PG_SCHEMA === undefined ? {} : { schema: env.CHAT_PG_SCHEMA }) }
+  }
+  if (storage === 'azure') {
+    const connectionString = env.AZURE_STORAGE_CONNECTION_STRING ?? 'UseDevelopmentStorage=true'
+    return { type: 'azure', connectionString, ...(env.CHAT_AZURE_TABLE_PREFIX === undefined ? {} : { tablePrefix: env.CHAT_AZURE_TABLE_PREFIX }) }
   }
   return { type: 'sqlite', filename: env.CHAT_DB ?? './data/chat.db' }
 }
@@ -45,6 +54,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): HostConfig {
     host: env.HOST ?? '127.0.0.1',
     jwtSecret: env.JWT_SECRET ?? 'example-host-dev-secret-change-me',
     devLogin: env.NODE_ENV !== 'production',
+    ...trustProxyFrom(env.TRUST_PROXY),
     users,
     chat: {
       storage: storageFrom(env),
@@ -68,4 +78,15 @@ function rateLimitFrom (max: number) {
   if (max !== 0) return { max }
   const off = { max: 0, windowMs: 1 }
   return { max: 0, conversations: off, participants: off, typing: off, joins: off, rest: off }
+}
+
+/**
+ * TRUST_PROXY: the proxies' addresses or CIDRs (`127.0.0.1,10.0.0.0/8`), whose X-Forwarded-* headers are
+ * believed; `true` believes every hop (only when nothing but the proxy can reach the host). Fastify 5 takes no
+ * hop count, and would read `1` as the address 0.0.0.1: a number is refused.
+ */
+function trustProxyFrom (value: string | undefined): { trustProxy?: boolean | string } {
+  if (value === undefined || value === '' || value === 'false') return {}
+  if (/^\d+$/.test(value)) throw new Error(`TRUST_PROXY=${value}: give the proxies' addresses (e.g. 127.0.0.1,10.0.0.0/8) or true, not a hop count`)
+  return { trustProxy: value === 'true' ? true : value }
 }
