@@ -1,40 +1,41 @@
 // bench/broadcast: fan-out of one conversation, the same run against its baseline —
 //   raw `ws` (a WebSocketServer that JSON-parses each message and sends one JSON.stringify'd frame to every
 //   client with client.send(string) in a plain loop)  vs  chat (bench/server.ts, memory storage, /chat/ws).
-// R receivers and one sender, every one a client in this process; each server runs in its own process.
+// R receivers and one sender; each server runs in its own process. The receivers live in --procs child
+// processes of their own (bench/fleet.ts), so no one client event loop handles all R frames of a message
+// and hides the server's cost; the sender, and the clock, stay in this process. Each child reports when all
+// its receivers have message k (epoch ms), the latest report is "the last delivery".
 //   latency: message k+1 is sent once every receiver has message k;  burst: all M sent at once.
-// For each message: send → the last receiver has it. Burst throughput: messages delivered to all R per second.
+// For each message: send → the last receiver has it. Burst throughput: messages delivered to all R per second,
+// and deliveries (frames to receivers) per second.
+// The chat's limits.maxParticipants is raised for this run only (CHAT_MAX_PARTICIPANTS to bench/server.ts).
 //
-//   npx tsx bench/broadcast.ts [--receivers 99] [--messages 500] [--rounds 3] [--warmup 200] [--content 64] [--timeout 240]
+//   npx tsx bench/broadcast.ts [--receivers 99] [--messages 500] [--rounds 3] [--warmup 200] [--content 64]
+//                              [--procs 1, 2 from 200 receivers] [--timeout 240]
+//   npm run bench:broadcast -- --receivers 1000 --messages 200
 //   BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' adds node flags to both server processes.
-import { execFileSync } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import WebSocket, { type RawData } from 'ws'
-import { chatServerArgs, children, postJson, startServer, stopServer } from './processes.ts'
+import { createRoom, tokensFor, wsUrl } from './chat-room.ts'
+import { cpuMs } from './cpu.ts'
+import { intFlag, usage } from './flags.ts'
+import { epochNow, Fleet } from './fleet.ts'
+import { chatServerArgs, children, startServer, stopServer } from './processes.ts'
+import { fixed, median, pct, printTable, ratio, type Row } from './stats.ts'
 
-function arg (name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`)
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback
-}
-const R = Number(arg('receivers', '99'))
-const M = Number(arg('messages', '500'))
-const ROUNDS = Number(arg('rounds', '3'))
-const WARMUP = Number(arg('warmup', '200'))
-const CONTENT = Number(arg('content', '64'))
-const TIMEOUT_S = Number(arg('timeout', '240'))
-function usage (problem: string): never {
-  console.error(`broadcast: ${problem}`)
-  process.exit(2)
-}
-// bench/server.ts keeps the default limits.maxParticipants (100): the sender is one of them.
-const MAX_PARTICIPANTS = 100
-for (const [name, value, min] of [['receivers', R, 1], ['messages', M, 1], ['rounds', ROUNDS, 1], ['warmup', WARMUP, 0], ['content', CONTENT, 16], ['timeout', TIMEOUT_S, 1]] as const) {
-  if (!Number.isInteger(value) || value < min) usage(`--${name} must be an integer >= ${min}`)
-}
-if (R + 1 > MAX_PARTICIPANTS) usage(`chat allows ${MAX_PARTICIPANTS} participants (limits.maxParticipants): --receivers at most ${MAX_PARTICIPANTS - 1}`)
+const BENCH = 'broadcast'
+const R = intFlag(BENCH, 'receivers', 99)
+const M = intFlag(BENCH, 'messages', 500)
+const ROUNDS = intFlag(BENCH, 'rounds', 3)
+const WARMUP = intFlag(BENCH, 'warmup', 200, 0)
+const CONTENT = intFlag(BENCH, 'content', 64, 16)
+const PROCS = intFlag(BENCH, 'procs', R >= 200 ? 2 : 1)
+const TIMEOUT_S = intFlag(BENCH, 'timeout', 240)
 // A socket may have limits.maxQueuedFrames (1024) frames waiting; a larger burst is refused with QUEUE_FULL.
-if (Math.max(M, WARMUP) > 1000) usage('--messages and --warmup at most 1000 (the chat queues 1024 frames per socket)')
+if (Math.max(M, WARMUP) > 1000) usage(BENCH, '--messages and --warmup at most 1000 (the chat queues 1024 frames per socket)')
+if (PROCS > R) usage(BENCH, '--procs at most --receivers')
+// The sender is a participant too.
+process.env.CHAT_MAX_PARTICIPANTS = String(Math.max(100, R + 1))
 
 const SENDER = 'bench-sender'
 
@@ -83,229 +84,138 @@ process.stdin.on('end', () => {
 `
 
 const sockets: WebSocket[] = []
+const fleets: Fleet[] = []
 
 function shutdown (code: number): never {
   for (const ws of sockets) ws.terminate()
+  for (const fleet of fleets) fleet.close()
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
   process.exit(code)
 }
 const watchdog = setTimeout(() => {
-  console.error(`broadcast: gave up after ${TIMEOUT_S} s (--timeout)`)
+  console.error(`${BENCH}: gave up after ${TIMEOUT_S} s (--timeout)`)
   shutdown(1)
 }, TIMEOUT_S * 1000)
 watchdog.unref()
 
-/** CPU time (ms) of a process, all its threads: /proc/PID/task/TID/schedstat (ns), or /proc/PID/stat (ticks); NaN without /proc. */
-const TICKS = (() => {
-  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100 } catch { return 100 }
-})()
-function cpuMs (pid: number | undefined): number {
-  if (pid === undefined) return NaN
-  try {
-    let ns = 0
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      // A thread may end between the listing and the read.
-      try { ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) } catch {}
-    }
-    if (ns > 0) return ns / 1e6
-  } catch {}
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ') // fields[0] is the state (field 3)
-    return (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS // utime, stime: fields 14 and 15
-  } catch {
-    return NaN
-  }
-}
-
-const MESSAGE = '{"type":"message"'
-const ERROR = '{"type":"error"'
 const TOTAL = 2 * WARMUP + 2 * ROUNDS * M // per server: warm-up (latency + burst), then the rounds
 const FILLER = 'lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor '.repeat(Math.ceil(CONTENT / 40))
 const contents: string[] = []
-const markers: string[] = []
 for (let k = 0; k < TOTAL; k++) {
-  const head = `b${k}.`
+  const head = `b${k}.` // the fleet checks each receiver gets b0., b1., ... in order
   contents.push(head + FILLER.slice(0, CONTENT - head.length))
-  markers.push(`"content":"${head}`)
 }
 
 /** Set once the bench closes its sockets: a close before that is a failure. */
 let closing = false
 
-/** One server's clients and what they saw: receivers count frames, the sender only sends. */
-class Side {
-  readonly name: string
-  readonly receivers: Client[] = []
-  sender!: Client
-  conversationId = ''
-  /** Next message index to send. */
-  cursor = 0
-  readonly got = new Uint32Array(TOTAL)
-  readonly sentAt = new Float64Array(TOTAL)
-  readonly doneAt = new Float64Array(TOTAL)
-  frameBytes = 0
+/** One server, its receivers (a fleet) and its sender (here). */
+interface Side {
+  name: string
   pid: number | undefined
-  private waiting: { index: number, resolve: () => void, reject: (err: Error) => void } | undefined
-  private error: Error | undefined
-  private failNow: (err: Error) => void = () => {}
-  /** Rejects on the first failure, so no wait outlives it. */
-  readonly failed = new Promise<never>((resolve, reject) => { this.failNow = reject })
-
-  constructor (name: string) {
-    this.name = name
-    this.failed.catch(() => {})
-  }
-
-  /** A receiver's message frame: it must be the next one in order (checked by its content marker only). */
-  received (client: Client, text: string): void {
-    const k = client.next++
-    if (k >= TOTAL || !text.includes(markers[k])) {
-      this.fail(new Error(`${this.name}: receiver ${client.id} expected message ${k}, got ${text.slice(0, 200)}`))
-      return
-    }
-    if (++this.got[k] === R) {
-      this.doneAt[k] = performance.now()
-      if (this.frameBytes === 0) this.frameBytes = Buffer.byteLength(text)
-      if (this.waiting?.index === k) {
-        const { resolve } = this.waiting
-        this.waiting = undefined
-        resolve()
-      }
-    }
-  }
-
-  fail (err: Error): void {
-    this.error ??= err
-    this.failNow(err)
-    const waiting = this.waiting
-    this.waiting = undefined
-    waiting?.reject(err)
-  }
-
-  /** Resolves once every receiver has message k. */
-  async delivered (k: number): Promise<void> {
-    if (this.error !== undefined) throw this.error
-    if (this.got[k] === R) return
-    await new Promise<void>((resolve, reject) => { this.waiting = { index: k, resolve, reject } })
-  }
-
-  frame (k: number): string {
-    return JSON.stringify({ type: 'send', conversationId: this.conversationId, clientMessageId: `b${k}`, content: contents[k] })
-  }
+  fleet: Fleet
+  sender: WebSocket
+  conversationId: string
+  /** Next message index to send. */
+  cursor: number
+  readonly sentAt: Float64Array
+  frameBytes: number
 }
 
-class Client {
-  readonly ws: WebSocket
-  readonly id: string
-  private readonly side: Side
-  /** Index of the next message frame this receiver expects. */
-  next = 0
-  private waiters: Array<{ prefix: string, resolve: () => void }> = []
-
-  constructor (side: Side, id: string, url: string, receiver: boolean) {
-    this.id = id
-    this.side = side
-    this.ws = new WebSocket(url, { perMessageDeflate: false })
-    sockets.push(this.ws)
-    // Like the /ask client in ask-vs-chat: look only at the start of a frame, never parse it.
-    this.ws.on('message', (data: RawData) => {
-      const text = data.toString()
-      if (text.startsWith(MESSAGE)) {
-        if (receiver) side.received(this, text)
-        return
-      }
-      if (text.startsWith(ERROR)) {
-        side.fail(new Error(`${side.name}: ${id} got ${text}`))
-        return
-      }
-      const i = this.waiters.findIndex((w) => text.startsWith(w.prefix))
-      if (i >= 0) this.waiters.splice(i, 1)[0].resolve()
-    })
-    this.ws.on('error', (err) => { side.fail(err) })
-    this.ws.on('close', () => { if (!closing) side.fail(new Error(`${side.name}: ${id}'s socket closed`)) })
-  }
-
-  /** The next frame starting with `prefix`; register before it can arrive. */
-  async until (prefix: string): Promise<void> {
-    await Promise.race([new Promise<void>((resolve) => { this.waiters.push({ prefix, resolve }) }), this.side.failed])
-  }
+/** The sender's socket, open once its first frame (ready) came; later `prefix` frames resolve `until`. */
+async function senderSocket (url: string, fleet: Fleet, name: string): Promise<{ ws: WebSocket, until: (prefix: string) => Promise<string> }> {
+  const ws = new WebSocket(url, { perMessageDeflate: false })
+  sockets.push(ws)
+  const waiters: Array<{ prefix: string, resolve: (text: string) => void }> = []
+  ws.on('message', (data: RawData) => {
+    if (waiters.length === 0) return // its own copies of the messages
+    const text = data.toString()
+    if (text.startsWith('{"type":"error"')) { fleet.fail(new Error(`${name}: the sender got ${text}`)); return }
+    const i = waiters.findIndex((w) => text.startsWith(w.prefix))
+    if (i >= 0) waiters.splice(i, 1)[0].resolve(text)
+  })
+  ws.on('error', (err) => { fleet.fail(err) })
+  ws.on('close', () => { if (!closing) fleet.fail(new Error(`${name}: the sender's socket closed`)) })
+  const until = async (prefix: string): Promise<string> => await Promise.race([new Promise<string>((resolve) => { waiters.push({ prefix, resolve }) }), fleet.failed])
+  await until('{"type":"ready"')
+  return { ws, until }
 }
 
 const receiverIds = Array.from({ length: R }, (_, i) => `bench-r${i}`)
 
-async function setupRaw (port: number): Promise<Side> {
-  const side = new Side('raw ws')
-  side.conversationId = 'raw0000000000bench00000' // as long as a chat id
+async function setupRaw (port: number, pid: number | undefined): Promise<Side> {
+  const fleet = new Fleet(PROCS, TOTAL)
+  fleets.push(fleet)
+  await fleet.up()
   const url = `ws://127.0.0.1:${port}/`
-  const all = [...receiverIds.map((id) => new Client(side, id, url, true)), new Client(side, SENDER, url, false)]
-  await Promise.all(all.map(async (c) => { await c.until('{"type":"ready"') }))
-  side.sender = all.pop() as Client
-  side.receivers.push(...all)
-  return side
+  await fleet.open(receiverIds.map(() => url), { concurrency: 256 })
+  const { ws } = await senderSocket(url, fleet, 'raw ws')
+  await fleet.track()
+  // as long as a chat id
+  return { name: 'raw ws', pid, fleet, sender: ws, conversationId: 'raw0000000000bench00000', cursor: 0, sentAt: new Float64Array(TOTAL), frameBytes: 0 }
 }
 
-async function setupChat (port: number): Promise<Side> {
-  const side = new Side('chat')
+async function setupChat (port: number, pid: number | undefined): Promise<Side> {
   const base = `http://127.0.0.1:${port}`
-  const post = async (path: string, body: unknown, token?: string): Promise<any> => await postJson(base, path, body, token)
-  const tokens = new Map<string, string>()
-  await Promise.all([SENDER, ...receiverIds].map(async (userId) => {
-    tokens.set(userId, (await post('/auth/dev-login', { userId })).token as string)
-  }))
-  side.conversationId = (await post('/chat/conversations', { title: 'broadcast', participants: receiverIds }, tokens.get(SENDER))).id as string
-  const all = [...receiverIds, SENDER].map((id) => {
-    return new Client(side, id, `ws://127.0.0.1:${port}/chat/ws?access_token=${String(tokens.get(id))}`, id !== SENDER)
-  })
-  await Promise.all(all.map(async (c) => { await c.until('{"type":"ready"') }))
+  const tokens = await tokensFor(base, [SENDER, ...receiverIds])
+  const conversationId = await createRoom(base, tokens.get(SENDER) as string, receiverIds, 'broadcast')
+  const fleet = new Fleet(PROCS, TOTAL)
+  fleets.push(fleet)
+  await fleet.up()
+  await fleet.open(receiverIds.map((id) => wsUrl(port, tokens.get(id) as string)), { join: conversationId, concurrency: 256 })
+  const { ws, until } = await senderSocket(wsUrl(port, tokens.get(SENDER) as string), fleet, 'chat')
   // The sender joins too, so its first send is not also its subscription.
-  await Promise.all(all.map(async (c) => {
-    const joined = c.until('{"type":"joined"')
-    c.ws.send(JSON.stringify({ type: 'join', conversationId: side.conversationId }))
-    await joined
-  }))
-  side.sender = all.pop() as Client
-  side.receivers.push(...all)
-  return side
+  const joined = until('{"type":"joined"')
+  ws.send(JSON.stringify({ type: 'join', conversationId }))
+  await joined
+  await fleet.track()
+  return { name: 'chat', pid, fleet, sender: ws, conversationId, cursor: 0, sentAt: new Float64Array(TOTAL), frameBytes: 0 }
 }
+
+const frame = (side: Side, k: number): string =>
+  JSON.stringify({ type: 'send', conversationId: side.conversationId, clientMessageId: `b${k}`, content: contents[k] })
 
 interface Run { latencies: number[], wallMs: number, serverCpuMs: number, clientCpuMs: number }
 
+async function measured (side: Side, body: () => Promise<number>, first: number, count: number): Promise<Run> {
+  const cpu0 = cpuMs(side.pid)
+  const client0 = await side.fleet.cpuMs()
+  const wallMs = await body()
+  const clientCpuMs = await side.fleet.cpuMs() - client0
+  const latencies = Array.from({ length: count }, (_, i) => side.fleet.doneAt[first + i] - side.sentAt[first + i])
+  return { latencies, wallMs, serverCpuMs: cpuMs(side.pid) - cpu0, clientCpuMs }
+}
+
 /** One message at a time: k+1 goes once every receiver has k. */
 async function latencyRun (side: Side, count: number): Promise<Run> {
-  const latencies: number[] = []
-  const cpu0 = cpuMs(side.pid)
-  const client0 = process.cpuUsage()
-  const t0 = performance.now()
-  for (let i = 0; i < count; i++) {
-    const k = side.cursor++
-    const text = side.frame(k)
-    side.sentAt[k] = performance.now()
-    side.sender.ws.send(text)
-    await side.delivered(k)
-    latencies.push(side.doneAt[k] - side.sentAt[k])
-  }
-  const client = process.cpuUsage(client0)
-  return { latencies, wallMs: performance.now() - t0, serverCpuMs: cpuMs(side.pid) - cpu0, clientCpuMs: (client.user + client.system) / 1000 }
+  const first = side.cursor
+  side.cursor += count
+  return await measured(side, async () => {
+    const t0 = epochNow()
+    for (let k = first; k < first + count; k++) {
+      const text = frame(side, k)
+      side.sentAt[k] = epochNow()
+      side.sender.send(text)
+      await side.fleet.delivered(k)
+    }
+    return epochNow() - t0
+  }, first, count)
 }
 
 /** All at once; done when every receiver has the last one (each socket delivers in order). */
 async function burstRun (side: Side, count: number): Promise<Run> {
   const first = side.cursor
   side.cursor += count
-  const frames = Array.from({ length: count }, (_, i) => side.frame(first + i))
-  const cpu0 = cpuMs(side.pid)
-  const client0 = process.cpuUsage()
-  const t0 = performance.now()
-  for (let i = 0; i < count; i++) {
-    side.sentAt[first + i] = performance.now()
-    side.sender.ws.send(frames[i])
-  }
-  await side.delivered(first + count - 1)
-  const wallMs = side.doneAt[first + count - 1] - t0
-  const client = process.cpuUsage(client0)
-  const latencies = Array.from({ length: count }, (_, i) => side.doneAt[first + i] - side.sentAt[first + i])
-  return { latencies, wallMs, serverCpuMs: cpuMs(side.pid) - cpu0, clientCpuMs: (client.user + client.system) / 1000 }
+  const frames = Array.from({ length: count }, (_, i) => frame(side, first + i))
+  return await measured(side, async () => {
+    const t0 = epochNow()
+    for (let i = 0; i < count; i++) {
+      side.sentAt[first + i] = epochNow()
+      side.sender.send(frames[i])
+    }
+    await side.fleet.delivered(first + count - 1)
+    return side.fleet.doneAt[first + count - 1] - t0
+  }, first, count)
 }
 
 const settle = async (): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, 100)) }
@@ -315,9 +225,7 @@ try {
     startServer(['-e', RAW_SERVER]),
     startServer(chatServerArgs('memory'))
   ])
-  const sides = [await setupRaw(raw.port), await setupChat(chat.port)]
-  sides[0].pid = raw.child.pid
-  sides[1].pid = chat.child.pid
+  const sides = [await setupRaw(raw.port, raw.child.pid), await setupChat(chat.port, chat.child.pid)]
 
   for (const side of sides) {
     if (WARMUP > 0) {
@@ -325,7 +233,6 @@ try {
       await burstRun(side, WARMUP)
       await settle()
     }
-    side.frameBytes = 0 // measure it on a measured message
   }
 
   const latency: Run[][] = [[], []]
@@ -336,46 +243,52 @@ try {
     for (const i of order) { latency[i].push(await latencyRun(sides[i], M)); await settle() }
     for (const i of order) { burst[i].push(await burstRun(sides[i], M)); await settle() }
   }
+  // One frame as a receiver gets it (the same bytes to every one).
+  for (const side of sides) {
+    const probe = new Promise<number>((resolve) => {
+      const look = (data: Buffer): void => {
+        if (!data.toString().startsWith('{"type":"message"')) return // the chat's ack comes first
+        side.sender.off('message', look)
+        resolve(data.length)
+      }
+      side.sender.on('message', look)
+    })
+    side.sender.send(JSON.stringify({ type: 'send', conversationId: side.conversationId, clientMessageId: 'probe', content: contents[0].replace(/^b0\./, 'probe') }))
+    side.frameBytes = await probe
+  }
 
   closing = true
   for (const ws of sockets) ws.close()
+  for (const fleet of fleets) fleet.close()
   await Promise.all([stopServer(raw.child), stopServer(chat.child)])
   clearTimeout(watchdog)
 
-  const pct = (values: number[], p: number): number => {
-    const sorted = [...values].sort((x, y) => x - y)
-    return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
-  }
-  const median = (values: number[]): number => pct(values, 50)
   const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0)
   const pooled = (runs: Run[]): number[] => runs.flatMap((r) => r.latencies)
   const throughput = (runs: Run[]): number => median(runs.map((r) => M / (r.wallMs / 1000)))
   const perMessageUs = (runs: Run[]): number => sum(runs.map((r) => r.serverCpuMs)) * 1000 / (runs.length * M)
   const busy = (runs: Run[], cpu: (r: Run) => number): string => (100 * sum(runs.map(cpu)) / sum(runs.map((r) => r.wallMs))).toFixed(0)
 
-  type Row = [name: string, raw: number, chat: number, digits: number]
   const rows: Row[] = []
-  for (const p of [50, 95, 99]) rows.push([`latency: send → all R, p${p} (ms)`, pct(pooled(latency[0]), p), pct(pooled(latency[1]), p), 3])
-  for (const p of [50, 95, 99]) rows.push([`burst: send → all R, p${p} (ms)`, pct(pooled(burst[0]), p), pct(pooled(burst[1]), p), 1])
-  rows.push(['burst: messages to all R per s', throughput(burst[0]), throughput(burst[1]), 0])
-  rows.push(['burst: frames to receivers per s', throughput(burst[0]) * R, throughput(burst[1]) * R, 0])
-  rows.push(['latency: server CPU per message (µs)', perMessageUs(latency[0]), perMessageUs(latency[1]), 0])
-  rows.push(['burst: server CPU per message (µs)', perMessageUs(burst[0]), perMessageUs(burst[1]), 0])
-  rows.push(['message frame (bytes)', sides[0].frameBytes, sides[1].frameBytes, 0])
+  const row = (name: string, a: number, c: number, digits: number): void => { rows.push([name, fixed(a, digits), fixed(c, digits), ratio(c, a)]) }
+  for (const p of [50, 95, 99]) row(`latency: send → last delivery, p${p} (ms)`, pct(pooled(latency[0]), p), pct(pooled(latency[1]), p), 3)
+  for (const p of [50, 99]) row(`burst: send → last delivery, p${p} (ms)`, pct(pooled(burst[0]), p), pct(pooled(burst[1]), p), 1)
+  row('burst: messages to all R per s', throughput(burst[0]), throughput(burst[1]), 0)
+  row('burst: deliveries (frames to receivers) per s', throughput(burst[0]) * R, throughput(burst[1]) * R, 0)
+  row('latency: server CPU per message (µs)', perMessageUs(latency[0]), perMessageUs(latency[1]), 0)
+  row('burst: server CPU per message (µs)', perMessageUs(burst[0]), perMessageUs(burst[1]), 0)
+  row('message frame (bytes)', sides[0].frameBytes, sides[1].frameBytes, 0)
 
-  console.log(`broadcast: R=${R} receivers + 1 sender in one conversation, M=${M} messages per mode × ${ROUNDS} rounds (after ${WARMUP} + ${WARMUP} warm-up), node ${process.version}, ${availableParallelism()} CPUs`)
-  console.log('baseline = raw `ws` server (JSON.parse, JSON.stringify once, client.send(string) to every client in a loop); chat = bench/server.ts (memory storage) over /chat/ws')
+  console.log(`${BENCH}: R=${R} receivers (in ${PROCS} child process${PROCS > 1 ? 'es' : ''}) + 1 sender in one conversation, M=${M} messages per mode × ${ROUNDS} rounds (after ${WARMUP} + ${WARMUP} warm-up), node ${process.version}, ${availableParallelism()} CPUs`)
+  console.log('baseline = raw `ws` server (JSON.parse, JSON.stringify once, client.send(string) to every client in a loop); chat = bench/server.ts (memory storage, maxParticipants raised for the run) over /chat/ws')
   console.log('latency = one message at a time; burst = all M at once (percentiles pooled over rounds, throughput the median round); every frame also goes back to the sender')
   console.log('chat / raw above 1 = chat slower or costlier, except the per-second rows, where above 1 = chat faster')
   console.log('')
-  console.log('| mode / metric                          | raw ws (baseline) |         chat | chat / raw |')
-  console.log('|----------------------------------------|-------------------|--------------|------------|')
-  for (const [name, a, c, digits] of rows) {
-    console.log(`| ${name.padEnd(38)} | ${a.toFixed(digits).padStart(17)} | ${c.toFixed(digits).padStart(12)} | ${(c / a).toFixed(2).padStart(10)} |`)
-  }
+  printTable(['mode / metric', 'raw ws (baseline)', 'chat', 'chat / raw'], rows)
   console.log('')
   console.log(`CPU during bursts, % of one core: server raw ${busy(burst[0], (r) => r.serverCpuMs)}, chat ${busy(burst[1], (r) => r.serverCpuMs)};` +
-    ` bench process (all clients) raw ${busy(burst[0], (r) => r.clientCpuMs)}, chat ${busy(burst[1], (r) => r.clientCpuMs)} (near 100: that side bounds the burst)`)
+    ` receiver processes (all ${PROCS}) raw ${busy(burst[0], (r) => r.clientCpuMs)}, chat ${busy(burst[1], (r) => r.clientCpuMs)}` +
+    ` (a side near 100 × its processes bounds the burst; with ${availableParallelism()} CPUs, server + receivers share them)`)
 } catch (err) {
   console.error(err)
   shutdown(1)
