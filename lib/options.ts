@@ -91,6 +91,14 @@ const StorageConfig = Type.Union([
     type: Type.Literal('postgres'),
     pool: PostgresPoolOption,
     schema: Type.Optional(PostgresSchemaName)
+  }, { additionalProperties: false }),
+  Type.Object({
+    type: Type.Literal('azure'),
+    connectionString: Type.String({ minLength: 1, description: 'Azure Storage (or Cosmos DB Table API) connection string; Azurite\'s for development' }),
+    tablePrefix: Type.Optional(Type.String({
+      pattern: '^[A-Za-z][A-Za-z0-9]{0,50}$',
+      description: 'Letters and digits before the table names (`chat`, `chatindex`), to share an account'
+    }))
   }, { additionalProperties: false })
 ], { default: 'memory' })
 

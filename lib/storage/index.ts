@@ -18,6 +18,10 @@ export async function createStorage (config: ResolvedOptions['storage']): Promis
     const { createPostgresStorage } = await loadDriver('pg', 'PostgreSQL storage', async () => await import('./postgres.ts'))
     return createPostgresStorage(config)
   }
+  if (type === 'azure' && typeof config === 'object' && 'type' in config && config.type === 'azure') {
+    const { createAzureTableStorage } = await loadDriver('@azure/data-tables', 'Azure Table storage', async () => await import('./azure.ts'))
+    return createAzureTableStorage(config)
+  }
   return createMemoryStorage()
 }
 
