@@ -19,10 +19,11 @@ const storage = process.argv[2] ?? 'sqlite'
 const env = process.env
 // One user creates, joins and asks in hundreds of conversations back to back: every per-user limit is off
 // for the benchmark (CHAT_RATE_LIMIT=0).
-const dir = mkdtempSync(join(tmpdir(), 'chat-bench-'))
+// A temporary directory for SQLite only, removed on a clean exit.
+const dir = storage === 'sqlite' ? mkdtempSync(join(tmpdir(), 'chat-bench-')) : undefined
 const config = loadConfig({
   CHAT_STORAGE: storage === 'azure' ? 'memory' : storage,
-  CHAT_DB: join(dir, 'chat.db'),
+  ...(dir === undefined ? {} : { CHAT_DB: join(dir, 'chat.db') }),
   CHAT_RATE_LIMIT: '0',
   ...(env.DATABASE_URL === undefined ? {} : { DATABASE_URL: env.DATABASE_URL }),
   ...(env.CHAT_PG_SCHEMA === undefined ? {} : { CHAT_PG_SCHEMA: env.CHAT_PG_SCHEMA })
@@ -54,7 +55,7 @@ process.stdout.write(JSON.stringify({ port: typeof address === 'object' && addre
 process.stdin.resume()
 process.stdin.on('end', () => {
   void app.close().then(() => {
-    rmSync(dir, { recursive: true, force: true })
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
     process.exit(0)
   })
 })
