@@ -1,6 +1,21 @@
-import { CLOSE_HEARTBEAT, type ChatConnection } from './connection.ts'
+import { CLOSE_HEARTBEAT } from './connection.ts'
 import type { ChatMetrics } from './metrics.ts'
-import { HumanParticipant } from './participants/human.ts'
+import { HumanParticipant, type HumanSocket } from './participants/human.ts'
+import type { ChatUser } from './schemas/entities.ts'
+
+/** What the registry needs of a live connection: a WebSocket (connection.ts) or an event stream (event-stream.ts). */
+export interface LiveConnection extends HumanSocket {
+  readonly user: ChatUser
+  readonly openedAt: string
+  /** The conversations it is subscribed to. */
+  readonly conversations: string[]
+  /** Cleared by the heartbeat, set by a pong (an event stream, which cannot answer, stays alive). */
+  alive: boolean
+  /** The heartbeat: a WebSocket ping, or a comment line on an event stream. */
+  ping (): void
+  /** The first step of a graceful close: resolves once what it received is handled. */
+  quiesce (): Promise<void>
+}
 
 export interface ConnectionInfo {
   id: string
@@ -10,11 +25,11 @@ export interface ConnectionInfo {
 }
 
 /**
- * Every open socket of this process, grouped by user (HumanParticipant), and the one heartbeat that checks
+ * Every open socket (and event stream) of this process, grouped by user (HumanParticipant), and the one heartbeat that checks
  * them all: a socket that did not answer the previous ping is closed with 4008.
  */
 export class ConnectionRegistry {
-  private readonly humans = new Map<string, HumanParticipant<ChatConnection>>()
+  private readonly humans = new Map<string, HumanParticipant<LiveConnection>>()
   private readonly heartbeatMs: number
   private readonly metrics: ChatMetrics
   private timer: NodeJS.Timeout | undefined
@@ -37,10 +52,10 @@ export class ConnectionRegistry {
     return this.count
   }
 
-  add (conn: ChatConnection): void {
+  add (conn: LiveConnection): void {
     let human = this.humans.get(conn.userId)
     if (human === undefined) {
-      human = new HumanParticipant<ChatConnection>(conn.userId, conn.user.name)
+      human = new HumanParticipant<LiveConnection>(conn.userId, conn.user.name)
       this.humans.set(conn.userId, human)
       this.onPresence(conn.userId, true)
     }
@@ -52,7 +67,7 @@ export class ConnectionRegistry {
     }
   }
 
-  remove (conn: ChatConnection): void {
+  remove (conn: LiveConnection): void {
     const human = this.humans.get(conn.userId)
     if (human === undefined || !human.sockets.delete(conn)) return
     if (!human.online) {
@@ -92,8 +107,8 @@ export class ConnectionRegistry {
   }
 
   /** Every open socket. */
-  all (): ChatConnection[] {
-    const out: ChatConnection[] = []
+  all (): LiveConnection[] {
+    const out: LiveConnection[] = []
     for (const human of this.humans.values()) out.push(...human.sockets)
     return out
   }

@@ -4,10 +4,13 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onReq
 import fp from 'fastify-plugin'
 import { STATUS_CODES } from 'node:http'
 import adminRoutes from '../routes/admin.ts'
+import cancelRoutes from '../routes/cancel.ts'
 import conversationRoutes from '../routes/conversations.ts'
+import eventRoutes from '../routes/events.ts'
 import healthRoutes from '../routes/health.ts'
 import messageRoutes from '../routes/messages.ts'
 import participantRoutes from '../routes/participants.ts'
+import typingRoutes from '../routes/typing.ts'
 import wsRoutes from '../routes/ws.ts'
 import { createChatApi, type ChatApi } from './api.ts'
 import { auditRefusals } from './audit.ts'
@@ -176,9 +179,12 @@ async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void>
       }
       if (!options.publicHealth) await scope.register(healthRoutes, { services })
       await scope.register(wsRoutes, { services })
+      await scope.register(eventRoutes, { services })
       await scope.register(conversationRoutes, { services })
       await scope.register(messageRoutes, { services })
       await scope.register(participantRoutes, { services })
+      await scope.register(typingRoutes, { services })
+      await scope.register(cancelRoutes, { services })
       await scope.register(adminRoutes, { services, prefix: '/admin' })
     })
   }, { prefix: options.prefix })

@@ -8,6 +8,7 @@ import { createSecurityAudit, type SecurityAudit } from './audit.ts'
 import { ChatConnection, CLOSE_GOING_AWAY } from './connection.ts'
 import { ConnectionRegistry } from './connections.ts'
 import { createConversationManager, type ConversationManager } from './conversations.ts'
+import { createEventStreams, type EventStreams } from './event-stream.ts'
 import { createMetrics, type ChatMetrics } from './metrics.ts'
 import { createPresence } from './presence.ts'
 import type { ResolvedOptions } from './options.ts'
@@ -32,6 +33,8 @@ export interface ChatServices {
   agents: Map<string, AgentParticipant>
   /** Wraps a new socket of an authenticated user. */
   connect (socket: WebSocket, user: ChatUser, ip?: string): ChatConnection
+  /** The event streams (`GET /chat/events`), the fallback for networks that block WebSockets. */
+  events: EventStreams
   audit: SecurityAudit
   /**
    * Graceful shutdown, before the server stops: sockets refuse new frames and finish those received (stored
@@ -130,6 +133,16 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
   // After the fan-out starts: the answers the sweep ends reach the sockets of every instance.
   await answers.start({ alone: !fanout.shared })
 
+  const events = createEventStreams({
+    manager,
+    connections,
+    options,
+    log,
+    onPolicyClose: (stream, code, reason) => {
+      audit.record({ actor: stream.userId, action: 'socket.closed', target: stream.id, ip: stream.ip, details: { code, reason, transport: 'sse' } })
+    }
+  })
+
   return {
     options,
     storage,
@@ -158,8 +171,10 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
       }
       return conn
     },
+    events,
     audit,
     async drain () {
+      events.drain()
       await Promise.all(connections.all().map(async (c) => { await c.quiesce() }))
       await answers.close()
       connections.closeAll(CLOSE_GOING_AWAY, 'server shutting down')

@@ -1,15 +1,24 @@
-import type { ChatConnection } from './connection.ts'
 import type { Subscriber, WireFrame } from './delivery.ts'
+import type { ChatUser } from './schemas/entities.ts'
 
-/** One socket's view of one conversation: frames wait while its `joined` reply is being built. */
+/** Where a subscription's frames go: a WebSocket (connection.ts) or an event stream (event-stream.ts). */
+export interface SubscriptionOwner {
+  readonly user: ChatUser
+  /** `seq` comes with the frames that carry a new message (an event stream makes it the event's id). */
+  write (frame: WireFrame, seq?: number): void
+  flush (): void
+  subscriptionEnded (sub: SocketSubscription): void
+}
+
+/** One socket's (or event stream's) view of one conversation: frames wait while its `joined` reply is being built. */
 export class SocketSubscription implements Subscriber {
-  readonly conn: ChatConnection
+  readonly conn: SubscriptionOwner
   readonly conversationId: string
   /** Highest message seq this socket has been given; a repeat at or below it is dropped. */
   seen = 0
   private held: Array<[WireFrame, number | undefined]> | null = []
 
-  constructor (conn: ChatConnection, conversationId: string) {
+  constructor (conn: SubscriptionOwner, conversationId: string) {
     this.conn = conn
     this.conversationId = conversationId
   }
@@ -27,7 +36,7 @@ export class SocketSubscription implements Subscriber {
       if (seq <= this.seen) return
       this.seen = seq
     }
-    this.conn.write(frame)
+    this.conn.write(frame, seq)
   }
 
   /** Starts live delivery after the history that ended at `seen`. */

@@ -2,9 +2,10 @@ import type { AckFrame, JoinedFrame, ReadyFrame, ServerFrame } from '../schemas/
 import { ConversationLog } from './conversation-log.ts'
 import { Emitter } from './emitter.ts'
 import { ChatClientError } from './errors.ts'
+import { openEventTransport, type StreamFetch } from './event-transport.ts'
 import { ChatRest, type FetchLike } from './rest.ts'
-import { openSocket, type SocketLike } from './socket.ts'
-import type { ChatClientEvents, ChatClientOptions, ChatClientState, JoinResult, SendAck, SendOptions } from './types.ts'
+import { openSocket, type SocketLike, type WebSocketConstructor } from './socket.ts'
+import type { ChatClientEvents, ChatClientOptions, ChatClientState, ChatTransport, JoinResult, SendAck, SendOptions } from './types.ts'
 
 export type * from './types.ts'
 
@@ -30,14 +31,28 @@ function randomId (): string {
  * A client for `/chat/ws`, for browsers and Node, with no dependencies. It stays connected (reconnecting with
  * jittered backoff), stays joined (resuming with `since`, closing gaps over REST), and resends unacknowledged
  * sends with their `clientMessageId`: across any number of drops the app sees each message once, in order.
+ *
+ * Where WebSockets are blocked (the socket ends before `ready` `fallbackAfter` times in a row), it carries on
+ * over event streams and REST (event-transport.ts), with the same events; from there it tries a WebSocket
+ * again every `websocketRetryMs` and moves back to it once one reaches `ready`.
  */
 export class ChatClient extends Emitter<ChatClientEvents> {
   readonly rest: ChatRest
   state: ChatClientState = 'connecting'
   /** From the server's `ready`: who we are and the limits that apply. */
   ready: ReadyFrame | undefined
+  /** The transport in use, or being tried: `websocket`, or `sse` (event streams and REST). */
+  transport: ChatTransport
   private readonly opts: ChatClientOptions
+  private readonly httpBase: string
+  private readonly fetchImpl: FetchLike
   private socket: SocketLike | undefined
+  /** The current connection reached `ready`. */
+  private opened = false
+  /** WebSocket attempts in a row that ended before `ready`. */
+  private socketFailures = 0
+  private probeTimer: ReturnType<typeof setTimeout> | undefined
+  private probeSocket: SocketLike | undefined
   private attempt = 0
   private refs = 0
   private readonly logs = new Map<string, ConversationLog>()
@@ -57,7 +72,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       if (global === undefined) throw new Error('no fetch: pass one in the options')
       return await global(url, init)
     })
-    this.rest = new ChatRest(opts.httpUrl ?? restBase(opts.url), async () => await this.token(), fetchImpl)
+    this.fetchImpl = fetchImpl
+    this.httpBase = (opts.httpUrl ?? restBase(opts.url)).replace(/\/$/, '')
+    this.rest = new ChatRest(this.httpBase, async () => await this.token(), fetchImpl)
+    this.transport = this.transports()[0]
     void this.connect()
   }
 
@@ -118,6 +136,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.setState('closed')
     clearTimeout(this.reconnectTimer)
     clearInterval(this.pingTimer)
+    clearTimeout(this.probeTimer)
+    this.probeSocket?.close(1000, 'client closed')
     const socket = this.socket
     this.socket = undefined
     socket?.close(1000, 'client closed')
@@ -143,10 +163,17 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       return
     }
     if (this.state === 'closed') return
-    const socket = openSocket(this.opts, token, {
-      message: (frame) => { if (this.socket === socket) this.onFrame(frame) },
+    const allowed = this.transports()
+    if (!allowed.includes(this.transport)) this.transport = allowed[0]
+    if (this.transport === 'websocket' && this.webSocketClass() === undefined && allowed.includes('sse')) this.transport = 'sse'
+    this.opened = false
+    const handlers = {
+      message: (frame: ServerFrame) => { if (this.socket === socket) this.onFrame(frame) },
       close: () => { if (this.socket === socket) this.onDrop() }
-    })
+    }
+    const socket: SocketLike = this.transport === 'sse'
+      ? openEventTransport(this.httpBase, token, this.fetchImpl as unknown as StreamFetch, handlers)
+      : openSocket(this.opts, token, handlers)
     this.socket = socket
     this.heard = true
     const every = this.opts.pingIntervalMs ?? 25_000
@@ -170,7 +197,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.socket = undefined
     this.refsInFlight.clear()
     clearInterval(this.pingTimer)
+    clearTimeout(this.probeTimer)
     if (this.state === 'closed') return
+    this.chooseTransport()
     if (this.opts.reconnect === false) {
       this.close()
       return
@@ -197,6 +226,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       case 'ready': {
         this.ready = frame
         this.attempt = 0
+        this.opened = true
+        if (this.transport === 'websocket') this.socketFailures = 0
+        else this.scheduleProbe()
         this.setState('open')
         this.emit('ready', frame)
         // Rejoin first: the server handles a socket's frames in order, so resent messages land joined.
@@ -296,6 +328,81 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       if (outcome instanceof ChatClientError) w.reject(outcome)
       else w.resolve(outcome)
     }
+  }
+
+  private transports (): ChatTransport[] {
+    const list = (this.opts.transports ?? ['websocket', 'sse']).filter((t) => t === 'websocket' || t === 'sse')
+    return list.length === 0 ? ['websocket'] : list
+  }
+
+  private webSocketClass (): WebSocketConstructor | undefined {
+    return this.opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+  }
+
+  /**
+   * After a drop: a WebSocket that ended before `ready` `fallbackAfter` times in a row gives way to event
+   * streams; event streams that ended before `ready` too give the WebSocket its turn again (the server was
+   * down, not the WebSocket blocked). A transport that reached `ready` is kept.
+   */
+  private chooseTransport (): void {
+    const allowed = this.transports()
+    if (this.opened || allowed.length < 2) return
+    if (this.transport === 'websocket') {
+      if (++this.socketFailures >= (this.opts.fallbackAfter ?? 2)) this.transport = 'sse'
+    } else {
+      this.socketFailures = 0
+      this.transport = 'websocket'
+    }
+  }
+
+  /** On event streams: a WebSocket is tried beside them every `websocketRetryMs`, and taken once it is ready. */
+  private scheduleProbe (): void {
+    clearTimeout(this.probeTimer)
+    const every = this.opts.websocketRetryMs ?? 300_000
+    if (every <= 0 || !this.transports().includes('websocket') || this.webSocketClass() === undefined) return
+    this.probeTimer = setTimeout(() => { void this.probe() }, every)
+    ;(this.probeTimer as { unref?: () => void }).unref?.()
+  }
+
+  private async probe (): Promise<void> {
+    if (this.state !== 'open' || this.transport !== 'sse' || this.probeSocket !== undefined) return
+    let token: string | undefined
+    try {
+      token = await this.token()
+    } catch {
+      this.scheduleProbe()
+      return
+    }
+    if (this.state !== 'open' || this.transport !== 'sse') return
+    const probe: SocketLike = openSocket(this.opts, token, {
+      message: (frame) => {
+        if (this.socket === probe) {
+          this.onFrame(frame)
+          return
+        }
+        this.probeSocket = undefined
+        if (frame.type !== 'ready' || this.state !== 'open' || this.transport !== 'sse') {
+          probe.close(1000, 'not needed')
+          return
+        }
+        // Taken: the event streams close, and `ready` rejoins every conversation with `since` and resends.
+        const old = this.socket
+        this.socket = probe
+        this.transport = 'websocket'
+        this.refsInFlight.clear()
+        old?.close(1000, 'moved to a WebSocket')
+        this.onFrame(frame)
+      },
+      close: () => {
+        if (this.socket === probe) {
+          this.onDrop()
+        } else if (this.probeSocket === probe) {
+          this.probeSocket = undefined
+          this.scheduleProbe()
+        }
+      }
+    })
+    this.probeSocket = probe
   }
 
   private transmit (frame: Record<string, unknown>, pending: Pending): void {

@@ -3,7 +3,7 @@
  * with no dependencies. Every frame and body type comes from the plugin's schemas.
  */
 export { ChatClient } from './chat-client.ts'
-export type { ChatClientEvents, ChatClientOptions, ChatClientState, JoinResult, SendAck, SendOptions, StreamChunk } from './chat-client.ts'
+export type { ChatClientEvents, ChatClientOptions, ChatClientState, ChatTransport, JoinResult, SendAck, SendOptions, StreamChunk } from './chat-client.ts'
 export { ChatClientError } from './errors.ts'
 export type { ChatClientErrorCode } from './errors.ts'
 export { ChatRest } from './rest.ts'

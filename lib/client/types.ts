@@ -8,6 +8,9 @@ import type { WebSocketConstructor } from './socket.ts'
 
 export type ChatClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
+/** `websocket`: `/chat/ws`. `sse`: event streams (`GET /chat/events`) in, REST out, where WebSockets are blocked. */
+export type ChatTransport = 'websocket' | 'sse'
+
 export interface ChatClientOptions {
   /** The socket's address, e.g. `wss://example.com/chat/ws`. */
   url: string
@@ -27,6 +30,15 @@ export interface ChatClientOptions {
   pingIntervalMs?: number
   /** Messages per REST page when closing a gap (the server allows 500 at most). */
   pageSize?: number
+  /**
+   * The transports it may use, the first one first: `['websocket', 'sse']` by default; `['sse']` or
+   * `['websocket']` forces one. `sse` reads event streams with `fetch` (browsers, Node 20).
+   */
+  transports?: ChatTransport[]
+  /** WebSocket attempts in a row that end before `ready` (a proxy refusing the upgrade) before it moves to `sse`: 2. */
+  fallbackAfter?: number
+  /** On `sse`: how often a WebSocket is tried again beside it, taken once it is ready (ms, 300000; 0: never). */
+  websocketRetryMs?: number
 }
 
 export interface SendOptions {

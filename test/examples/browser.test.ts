@@ -191,4 +191,57 @@ if (missing !== undefined && ci) {
     if (SCREENSHOT !== undefined) await bob.screenshot({ path: SCREENSHOT })
     t.same(pageErrors, [], 'no script errors on either page')
   })
+
+  test('example page in Chromium with WebSockets blocked: the page carries on over event streams and REST', { skip: missing ?? false }, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-browser-'))
+    const app = await startHost(join(dir, 'chat.db'), createAskHandler())
+    const base = `http://127.0.0.1:${portOf(app)}`
+    t.teardown(async () => { await app.close(); rmSync(dir, { recursive: true, force: true }) })
+    const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] })
+    t.teardown(async () => { await browser.close() })
+    const alice = await (await browser.newContext()).newPage()
+    const bob = await (await browser.newContext()).newPage()
+    const pageErrors: string[] = []
+    for (const page of [alice, bob]) page.on('pageerror', (err) => { pageErrors.push(err.message) })
+    // Alice's network lets no WebSocket through: every one fails before it opens, as behind a blocking proxy.
+    await alice.addInitScript(() => {
+      const w = window as unknown as { WebSocket: unknown, wsTries: number }
+      w.wsTries = 0
+      w.WebSocket = class Blocked {
+        readyState = 0
+        onopen: unknown = null
+        onmessage: unknown = null
+        onclose: ((e: { code: number }) => void) | null = null
+        onerror: ((e: unknown) => void) | null = null
+        constructor () {
+          w.wsTries++
+          setTimeout(() => { this.readyState = 3; this.onerror?.({}); this.onclose?.({ code: 1006 }) }, 0)
+        }
+
+        send (): void {}
+        close (): void {}
+      }
+    })
+    const streams: string[] = []
+    alice.on('request', (r) => { if (r.url().includes('/chat/events')) streams.push(r.url()) })
+
+    await signIn(alice, base, 'alice', 'Alice Liddell')
+    await signIn(bob, base, 'bob', 'Bob Marley')
+    t.ok(await alice.evaluate(() => (window as unknown as { wsTries: number }).wsTries) >= 2, 'the page tried WebSockets first')
+    await alice.fill('#ncTitle', 'Blocked')
+    await alice.fill('#ncPeople', 'bob')
+    await alice.click('#newConv button[type=submit]')
+    await alice.locator('#convHead .who', { hasText: 'Bob Marley' }).waitFor(WAIT)
+    const conversationId = await alice.$eval('#convs li.active', (li) => (li as HTMLElement).dataset.id ?? '')
+    await bob.locator(`#convs li[data-id="${conversationId}"]`).click(WAIT)
+    await say(alice, 'hi Bob, from behind the proxy')
+    await bob.locator('#messages .msg.text', { hasText: 'from behind the proxy' }).waitFor(WAIT)
+    await bob.fill('#text', 'hi Alice')
+    await alice.locator('#typing', { hasText: 'Bob Marley is typing' }).waitFor(WAIT)
+    await bob.press('#text', 'Enter')
+    await alice.locator('#messages .msg.text', { hasText: 'hi Alice' }).waitFor(WAIT)
+    t.ok(streams.some((u) => u.includes(`conversationId=${conversationId}`)), 'alice reads the conversation from an event stream')
+    t.same(await shownSeqs(alice), await shownSeqs(bob), 'both pages show the same messages')
+    t.same(pageErrors, [], 'no script errors on either page')
+  })
 }

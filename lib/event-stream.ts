@@ -1,0 +1,302 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import { PassThrough } from 'node:stream'
+import { CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED } from './connection.ts'
+import type { ConnectionRegistry, LiveConnection } from './connections.ts'
+import type { ConversationManager } from './conversations.ts'
+import type { WireFrame } from './delivery.ts'
+import { CHAT_ERR_NOT_FOUND, CHAT_ERR_UNAVAILABLE, withRetryAfter } from './errors.ts'
+import { newId } from './ids.ts'
+import type { ResolvedOptions } from './options.ts'
+import type { ChatUser } from './schemas/entities.ts'
+import { joinedFrame, leftFrame, readyFrame } from './server-frames.ts'
+import { SocketSubscription, type SubscriptionOwner } from './socket-subscription.ts'
+
+/**
+ * The fallback transport for networks that block WebSockets: `GET /chat/events`, a server-sent-events stream
+ * with the socket's frames, one JSON frame per `data:` line (docs/protocol.md, extension 25). A stream with a
+ * `conversationId` is a socket joined to that one conversation; one without is a socket joined to none (its
+ * `ready`, and the notices sent to every socket of the user). Sends, typing and cancel go over REST.
+ */
+
+/** The reply's headers: no caching, and no proxy buffering or compressing the stream. */
+export const EVENT_STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no'
+} as const
+
+const HEARTBEAT = Buffer.from(': ping\n\n')
+const DATA = Buffer.from('data: ')
+const END = Buffer.from('\n\n')
+
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+export interface EventStreamContext {
+  manager: ConversationManager
+  options: ResolvedOptions
+  log: FastifyBaseLogger
+  onClose: (stream: EventStream) => void
+  /** Closed for what its user did or let happen (slow consumer, token expired). */
+  onPolicyClose?: (stream: EventStream, code: number, reason: string) => void
+}
+
+/**
+ * One event stream: a live connection of the registry (presence, heartbeat, admin, drain) writing SSE events to
+ * its reply. What one tick writes leaves in one chunk; a reply whose unsent bytes pass `limits.maxBufferedBytes`
+ * is cut (the socket's 4029).
+ */
+export class EventStream implements LiveConnection {
+  readonly id = newId()
+  readonly user: ChatUser
+  readonly openedAt = new Date().toISOString()
+  readonly ip: string | undefined
+  /** The conversation it carries; undefined for a stream of the user's notices only. */
+  readonly conversationId: string | undefined
+  /** A stream cannot answer a ping: it stays alive while it takes its writes (a dead peer is a slow consumer). */
+  alive = true
+  /** What the reply sends. */
+  readonly body = new PassThrough()
+  private readonly res: ServerResponse
+  private readonly ctx: EventStreamContext
+  private sub: SocketSubscription | undefined
+  private chunks: Buffer[] = []
+  private scheduled = false
+  private closed = false
+  private expiry: NodeJS.Timeout | undefined
+  /** What a subscription writes to: this stream, with the seq as the event's id. */
+  private readonly owner: SubscriptionOwner
+
+  constructor (res: ServerResponse, user: ChatUser, ctx: EventStreamContext, conversationId?: string, ip?: string) {
+    this.res = res
+    this.user = user
+    this.ctx = ctx
+    this.conversationId = conversationId
+    this.ip = ip
+    this.owner = {
+      user,
+      write: (frame, seq) => { this.event(frame, seq) },
+      flush: () => { this.flush() },
+      subscriptionEnded: (sub) => { this.subscriptionEnded(sub) }
+    }
+    // The client went away (or the reply ended): everything stops.
+    res.once('close', () => { this.dispose() })
+    this.body.once('close', () => { this.dispose() })
+    this.body.on('error', (err) => { ctx.log.debug({ err, userId: user.id }, 'chat event stream error') })
+    const { limits, heartbeatMs } = ctx.options
+    this.event(readyFrame({
+      userId: user.id,
+      connectionId: this.id,
+      heartbeatMs,
+      limits: {
+        maxMessageBytes: limits.maxMessageBytes,
+        maxParticipants: limits.maxParticipants,
+        maxFrameBytes: limits.maxFrameBytes,
+        historyWindow: limits.historyWindow,
+        replayLimit: limits.replayLimit,
+        maxQueuedFrames: limits.maxQueuedFrames
+      }
+    }))
+  }
+
+  get userId (): string {
+    return this.user.id
+  }
+
+  get conversations (): string[] {
+    return this.sub === undefined ? [] : [this.sub.conversationId]
+  }
+
+  get isOpen (): boolean {
+    return !this.closed
+  }
+
+  /**
+   * Subscribes to the stream's conversation and writes its `joined` (id: the last seq it covers), as a socket's
+   * `join` with `since` does: live frames continue it with no gap and no repeat.
+   */
+  async join (since: number | undefined): Promise<void> {
+    const id = this.conversationId
+    if (id === undefined) return
+    const { manager } = this.ctx
+    const sub = new SocketSubscription(this.owner, id)
+    const result = await manager.subscribe(this.user, id, since, sub)
+    if (this.closed || sub.over) {
+      manager.leave(sub, id)
+      if (this.closed) return
+      throw new CHAT_ERR_NOT_FOUND('Conversation') // removed (or deleted) while the history was read
+    }
+    this.sub = sub
+    const last = result.messages.length === 0 ? 0 : result.messages[result.messages.length - 1].seq
+    const seen = Math.max(result.lastSeq, last)
+    this.event(joinedFrame(undefined, { conversationId: id, ...result }), seen)
+    sub.open(seen)
+  }
+
+  /** A notice for every connection of the user: carried by the stream without a conversation only. */
+  write (frame: WireFrame | string): void {
+    if (this.conversationId === undefined) this.event(frame)
+  }
+
+  /** The heartbeat: a comment line, so proxies see traffic. */
+  ping (): void {
+    this.alive = true
+    this.queue(HEARTBEAT)
+  }
+
+  async quiesce (): Promise<void> {
+    this.flush()
+  }
+
+  /** Once registered: the stream ends when the user's token expires. */
+  start (): void {
+    if (this.user.expiresAt !== undefined) this.expireAt(this.user.expiresAt)
+  }
+
+  /**
+   * Ends the stream with an `event: close` saying the code a socket would have closed with. A slow consumer
+   * gets nothing more: its connection is cut.
+   */
+  close (code: number, reason: string): void {
+    if (this.closed) return
+    if (code === CLOSE_SLOW_CONSUMER) {
+      this.dispose()
+      this.body.destroy()
+      this.res.destroy()
+      return
+    }
+    this.queue(Buffer.from(`event: close\ndata: ${JSON.stringify({ type: 'close', code, reason })}\n\n`))
+    this.end()
+  }
+
+  policyClose (code: number, reason: string): void {
+    if (this.closed) return
+    this.ctx.onPolicyClose?.(this, code, reason)
+    this.close(code, reason)
+  }
+
+  /** Sends what this tick wrote now; a reply with too much unsent is cut instead. */
+  flush (): void {
+    if (this.chunks.length === 0 || this.closed) return
+    const buffered = this.res.writableLength + this.body.writableLength + this.body.readableLength
+    if (buffered > this.ctx.options.limits.maxBufferedBytes) {
+      this.chunks = []
+      this.policyClose(CLOSE_SLOW_CONSUMER, 'slow consumer')
+      return
+    }
+    const out = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks)
+    this.chunks = []
+    this.body.write(out)
+  }
+
+  /** One frame as an event: `id: <seq>` for a frame that carries a message (or a `joined`), then its JSON. */
+  private event (frame: WireFrame | string, seq?: number): void {
+    if (seq !== undefined) this.queue(Buffer.from(`id: ${seq}\n`))
+    this.queue(DATA)
+    this.queue(typeof frame === 'string' ? Buffer.from(frame) : frame)
+    this.queue(END)
+  }
+
+  private queue (chunk: Buffer): void {
+    if (this.closed) return
+    this.chunks.push(chunk)
+    if (this.scheduled) return
+    this.scheduled = true
+    process.nextTick(() => {
+      this.scheduled = false
+      this.flush()
+    })
+  }
+
+  /** The subscription was ended (removed from the conversation, or it was deleted): `left`, then the end. */
+  private subscriptionEnded (sub: SocketSubscription): void {
+    if (this.sub !== sub) return
+    this.sub = undefined
+    this.event(leftFrame(sub.conversationId))
+    this.end()
+  }
+
+  private end (): void {
+    this.flush()
+    this.dispose()
+    this.body.end()
+  }
+
+  private expireAt (at: number): void {
+    const left = at - Date.now()
+    if (left <= 0) {
+      this.policyClose(CLOSE_TOKEN_EXPIRED, 'token expired')
+      return
+    }
+    this.expiry = setTimeout(() => { this.expireAt(at) }, Math.min(left, MAX_TIMER_MS)).unref()
+  }
+
+  private dispose (): void {
+    if (this.closed) return
+    this.closed = true
+    this.chunks = []
+    clearTimeout(this.expiry)
+    this.ctx.onClose(this) // first, so presence sees this stream gone
+    const sub = this.sub
+    this.sub = undefined
+    if (sub !== undefined) this.ctx.manager.leave(sub, sub.conversationId)
+  }
+}
+
+export interface EventStreams {
+  /**
+   * Opens a stream for a user: with a conversation, after the join budget and membership (NOT_FOUND) are
+   * checked, its `ready` and `joined`; without one, its `ready`. Throws before anything is written.
+   */
+  open (res: ServerResponse, user: ChatUser, query: { conversationId?: string, since?: number }, ip?: string): Promise<EventStream>
+  /** The server is shutting down: new streams are refused (the registry closes the open ones). */
+  drain (): void
+}
+
+export function createEventStreams (deps: {
+  manager: ConversationManager
+  connections: ConnectionRegistry
+  options: ResolvedOptions
+  log: FastifyBaseLogger
+  onPolicyClose?: (stream: EventStream, code: number, reason: string) => void
+}): EventStreams {
+  const { manager, connections } = deps
+  let closing = false
+  const ctx: EventStreamContext = {
+    manager,
+    options: deps.options,
+    log: deps.log,
+    onClose: (stream) => { connections.remove(stream) },
+    onPolicyClose: deps.onPolicyClose
+  }
+  const refuse = (): Error => withRetryAfter(new CHAT_ERR_UNAVAILABLE('the server is shutting down'), 1000)
+
+  return {
+    async open (res, user, { conversationId, since }, ip) {
+      if (closing) throw refuse()
+      if (conversationId !== undefined) {
+        await manager.spendJoin(user)
+        // Before the stream counts as the user online: a refused stream makes no presence change.
+        await manager.member(user, conversationId)
+      }
+      if (closing) throw refuse()
+      const stream = new EventStream(res, user, ctx, conversationId, ip)
+      if (res.destroyed) {
+        stream.close(1000, 'gone')
+        return stream
+      }
+      connections.add(stream)
+      try {
+        await stream.join(since)
+      } catch (err) {
+        stream.close(1000, 'refused')
+        throw err
+      }
+      stream.start()
+      return stream
+    },
+    drain () {
+      closing = true
+    }
+  }
+}
