@@ -8,8 +8,8 @@ import type { ResolvedOptions } from './options.ts'
 import type { ChatUser, Conversation, Message, Participant } from './schemas/entities.ts'
 import {
   AddParticipantBody, ConversationParams, CreateConversationBody, ListConversationsQuery, ListMessagesQuery,
-  ParticipantParams, PostMessageBody, UserParams,
-  type ConversationList, type HealthReply, type MessageList
+  ParticipantParams, PostMessageBody, SearchMessagesQuery, UserParams,
+  type ConversationList, type HealthReply, type MessageList, type MessageSearchPage
 } from './schemas/rest.ts'
 import type { ChatServices } from './services.ts'
 
@@ -46,8 +46,16 @@ export interface ChatApi {
    * returns the first message with `created: false`, over the rate limit too.
    */
   postMessage (user: ChatUser, conversationId: string, body: PostMessageBody): Promise<PostedMessage>
-  /** GET /conversations/:id/messages: ascending seq; `after`, `before` and `limit` as over REST. */
+  /**
+   * GET /conversations/:id/messages: ascending seq; `after`, `before` and `limit` as over REST (and with `q`,
+   * a search, as `searchMessages`).
+   */
   listMessages (user: ChatUser, conversationId: string, query?: ListMessagesQuery): Promise<MessageList>
+  /**
+   * GET /conversations/:id/messages?q=: the messages holding any of the words of `q`, best match first, a page
+   * of `limit` (50 by default) with `nextCursor` for the next. NOT_IMPLEMENTED when the storage cannot search.
+   */
+  searchMessages (user: ChatUser, conversationId: string, query: SearchMessagesQuery): Promise<MessageSearchPage>
   /** POST /conversations/:id/participants: any participant may add one; an AI's id adds that AI. */
   addParticipant (user: ChatUser, conversationId: string, body: AddParticipantBody): Promise<Participant>
   /** DELETE /conversations/:id/participants/:userId: the participant themself, the owner or an admin. */
@@ -82,6 +90,7 @@ const checks = {
   listConversations: checker(ListConversationsQuery, 'listConversations'),
   post: checker(PostMessageBody, 'postMessage'),
   listMessages: checker(ListMessagesQuery, 'listMessages'),
+  searchMessages: checker(SearchMessagesQuery, 'searchMessages'),
   add: checker(AddParticipantBody, 'addParticipant')
 }
 
@@ -136,8 +145,14 @@ export function createChatApi (services: ChatServices, log: FastifyBaseLogger): 
 
     async listMessages (user, conversationId, query = {}) {
       const { id } = checks.conversation({ id: conversationId })
-      const { after, before, limit } = checks.listMessages(query)
-      return { items: await manager.messages(actor(user, services), id, { after, before, limit: limit ?? 50 }) }
+      const checked = checks.listMessages(query)
+      return await manager.history(actor(user, services), id, { ...checked, limit: checked.limit ?? 50 })
+    },
+
+    async searchMessages (user, conversationId, query) {
+      const { id } = checks.conversation({ id: conversationId })
+      const { q, limit, cursor } = checks.searchMessages(query)
+      return await manager.search(actor(user, services), id, { q, limit: limit ?? 50, cursor })
     },
 
     async addParticipant (user, conversationId, body) {

@@ -5,8 +5,8 @@ import { participantFrame, type WireFrame } from './server-frames.ts'
 import { coversUpTo, createLive } from './live.ts'
 import { checkContent, checkMetadata } from './message-limits.ts'
 import {
-  CHAT_ERR_BAD_REQUEST, CHAT_ERR_CONFLICT, CHAT_ERR_CONVERSATION_BUSY, CHAT_ERR_FORBIDDEN, CHAT_ERR_NOT_FOUND, CHAT_ERR_PARTICIPANT_LIMIT,
-  CHAT_ERR_RATE_LIMITED, withRetryAfter
+  CHAT_ERR_BAD_REQUEST, CHAT_ERR_CONFLICT, CHAT_ERR_CONVERSATION_BUSY, CHAT_ERR_FORBIDDEN, CHAT_ERR_NOT_FOUND, CHAT_ERR_NOT_IMPLEMENTED,
+  CHAT_ERR_PARTICIPANT_LIMIT, CHAT_ERR_RATE_LIMITED, withRetryAfter
 } from './errors.ts'
 import { newId } from './ids.ts'
 import type { ChatMetrics } from './metrics.ts'
@@ -17,6 +17,7 @@ import { createActionBudgets, createRateLimiter, type SharedCounter } from './ra
 import type {
   ChatUser, Conversation, ConversationRecord, Message, Participant, ParticipantRecord
 } from './schemas/entities.ts'
+import { MAX_SEARCH_LENGTH } from './schemas/rest.ts'
 import type { AppendResult, ChatStorage, MessageDraft, Page, ReplyFor } from './storage/types.ts'
 import { createNameLookup } from './users.ts'
 
@@ -25,6 +26,15 @@ export interface SendInput {
   clientMessageId: string
   content: string
   metadata?: Record<string, unknown>
+}
+
+/** GET …/messages's query, `limit` resolved. */
+export interface HistoryQuery {
+  after?: number
+  before?: number
+  limit: number
+  q?: string
+  cursor?: string
 }
 
 const SYSTEM_SENDER = { id: 'system', name: 'system', type: 'system' as const }
@@ -148,6 +158,31 @@ export function createConversationManager (deps: {
 
   async function audit (actor: ChatUser, action: string, target: string, details?: Record<string, unknown>): Promise<void> {
     await storage.appendAudit({ id: newId(), at: new Date().toISOString(), actor: actor.id, action, target, details })
+  }
+
+  async function messages (user: ChatUser, id: string, query: { after?: number, before?: number, limit: number }): Promise<Message[]> {
+    const entry = await member(user, id)
+    const ch = channels.peek(id)
+    // The cache holds what was delivered; while appends are in flight storage may hold more (acked) ones.
+    if (ch === undefined || ch.inflight === 0) {
+      const hi = Math.min(query.before ?? Infinity, Math.max(entry.record.lastSeq, ch?.delivered ?? 0) + 1)
+      const lo = query.after ?? Math.max(0, hi - 1 - query.limit)
+      const hit = cache.window(entry, lo, hi)
+      if (hit !== undefined && coversUpTo(hit, lo, Math.min(hi - 1, lo + query.limit))) return hit.slice(0, query.limit)
+    }
+    return await storage.getMessages(id, query)
+  }
+
+  /**
+   * The conversation's messages holding any of the words of `q`, best first, from storage (the cache holds
+   * only the newest); NOT_IMPLEMENTED when the storage has no search.
+   */
+  async function search (user: ChatUser, id: string, query: { q: string, limit: number, cursor?: string }): Promise<Page<Message>> {
+    if (query.q.trim() === '') throw new CHAT_ERR_BAD_REQUEST('q: blank (give the words to search for)')
+    if ([...query.q].length > MAX_SEARCH_LENGTH) throw new CHAT_ERR_BAD_REQUEST(`q: longer than ${MAX_SEARCH_LENGTH} characters`)
+    await member(user, id)
+    if (storage.searchMessages === undefined) throw new CHAT_ERR_NOT_IMPLEMENTED(`the ${storage.name} storage does not search messages`)
+    return await storage.searchMessages(id, query)
   }
 
   const live = createLive({ storage, cache, channels, limits, member, view, isOnline: deps.isOnline, agents })
@@ -338,17 +373,18 @@ export function createConversationManager (deps: {
       return result
     },
 
-    async messages (user: ChatUser, id: string, query: { after?: number, before?: number, limit: number }): Promise<Message[]> {
-      const entry = await member(user, id)
-      const ch = channels.peek(id)
-      // The cache holds what was delivered; while appends are in flight storage may hold more (acked) ones.
-      if (ch === undefined || ch.inflight === 0) {
-        const hi = Math.min(query.before ?? Infinity, Math.max(entry.record.lastSeq, ch?.delivered ?? 0) + 1)
-        const lo = query.after ?? Math.max(0, hi - 1 - query.limit)
-        const hit = cache.window(entry, lo, hi)
-        if (hit !== undefined && coversUpTo(hit, lo, Math.min(hi - 1, lo + query.limit))) return hit.slice(0, query.limit)
+    messages,
+    search,
+
+    /** GET …/messages: a range of the log, or with `q` a search of it (`after`/`before` and `q` exclude each other). */
+    async history (user: ChatUser, id: string, query: HistoryQuery): Promise<{ items: Message[], nextCursor?: string | null }> {
+      const { after, before, limit, q, cursor } = query
+      if (q === undefined) {
+        if (cursor !== undefined) throw new CHAT_ERR_BAD_REQUEST('cursor: only with q (a range of messages pages with after and before)')
+        return { items: await messages(user, id, { after, before, limit }) }
       }
-      return await storage.getMessages(id, query)
+      if (after !== undefined || before !== undefined) throw new CHAT_ERR_BAD_REQUEST('q: not with after or before (search results page with cursor)')
+      return await search(user, id, { q, limit, cursor })
     },
 
     async cancel (user: ChatUser, id: string, messageId: string): Promise<void> {

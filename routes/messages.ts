@@ -19,17 +19,23 @@ export default async function messageRoutes (fastify: FastifyInstance, { service
       operationId: 'listMessages',
       summary: 'Read a conversation\'s messages',
       description: 'In ascending seq. Without `after`, the newest `limit` (before `before`, when given). ' +
-        'Clients page back with `before` = the lowest seq they hold, or catch up with `after` = the highest.',
+        'Clients page back with `before` = the lowest seq they hold, or catch up with `after` = the highest. ' +
+        'Extension: with `q`, a search of the whole history instead: the messages holding any of its words, best ' +
+        'match first (then newest first), `limit` a page, with `nextCursor` to pass back as `cursor`.',
       params: ConversationParams,
       querystring: ListMessagesQuery,
       response: {
-        200: response(MessageList, 'The messages in the range'),
-        ...errorReplies({ 400: true, 401: true, 404: NOT_FOUND })
+        200: response(MessageList, 'The messages in the range, or with `q` a page of matches and its `nextCursor`'),
+        ...errorReplies({
+          400: 'BAD_REQUEST: a bad query, a blank `q`, `q` with `after` or `before`, `cursor` without `q` or not one a search gave',
+          401: true,
+          404: NOT_FOUND,
+          501: 'NOT_IMPLEMENTED: `q` on a storage that cannot search'
+        })
       }
     }
   }, async (request) => {
-    const { after, before, limit } = request.query
-    return { items: await manager.messages(auth.user(request), request.params.id, { after, before, limit: limit ?? 50 }) }
+    return await manager.history(auth.user(request), request.params.id, { ...request.query, limit: request.query.limit ?? 50 })
   })
 
   // Same dedupe as the socket's `send`: a repeat answers with the first message.

@@ -1,6 +1,8 @@
 import type { Static } from '@sinclair/typebox'
 import type { Conversation, Message, Participant } from '../schemas/entities.ts'
-import type { AddParticipantBody, ConversationList, CreateConversationBody, ListMessagesQuery, MessageList, PostMessageBody } from '../schemas/rest.ts'
+import type {
+  AddParticipantBody, ConversationList, CreateConversationBody, ListMessagesQuery, MessageList, MessageSearchPage, PostMessageBody
+} from '../schemas/rest.ts'
 import { ChatClientError } from './errors.ts'
 
 export type CreateConversationRequest = Static<typeof CreateConversationBody>
@@ -9,6 +11,7 @@ export type PostMessageRequest = Static<typeof PostMessageBody>
 export type MessagesQuery = Static<typeof ListMessagesQuery>
 export type ConversationPage = Static<typeof ConversationList>
 export type MessagePage = Static<typeof MessageList>
+export type SearchPage = Static<typeof MessageSearchPage>
 
 export type FetchLike = (url: string, init: { method: string, headers: Record<string, string>, body?: string }) => Promise<{
   ok: boolean
@@ -50,6 +53,16 @@ export class ChatRest {
   async messages (id: string, query: MessagesQuery = {}): Promise<Message[]> {
     const page = await this.call<MessagePage>('GET', `/conversations/${encodeURIComponent(id)}/messages${search(query)}`)
     return page.items
+  }
+
+  /**
+   * The conversation's messages holding any of the words of `q`, best match first: a page of `limit`, and
+   * `nextCursor` to pass back as `cursor` (null on the last page). NOT_IMPLEMENTED (501) on a storage without search.
+   */
+  async search (id: string, q: string, query: { limit?: number, cursor?: string } = {}): Promise<SearchPage> {
+    const path = `/conversations/${encodeURIComponent(id)}/messages${search({ q, limit: query.limit, cursor: query.cursor })}`
+    const page = await this.call<MessagePage>('GET', path)
+    return { items: page.items, nextCursor: page.nextCursor ?? null }
   }
 
   async postMessage (id: string, body: PostMessageRequest): Promise<Message> {

@@ -36,12 +36,33 @@ export const ListConversationsQuery = Type.Object({
 })
 export type ListConversationsQuery = Static<typeof ListConversationsQuery>
 
+/** Longest search query, in characters. */
+export const MAX_SEARCH_LENGTH = 256
+
+const MessagesLimit = Type.Integer({ minimum: 1, maximum: 500, default: 50 })
+const SearchText = Type.String({
+  maxLength: MAX_SEARCH_LENGTH,
+  description: 'Extension: search the history for these words instead (not blank): any of them matches, best match first. ' +
+    'Taken as plain words: quotes, `*`, `-`, `:`, AND, OR, NOT, NEAR are no syntax. Not with `after` or `before`'
+})
+const SearchCursor = Type.String({ maxLength: 256, description: 'With `q`: the `nextCursor` of the page before' })
+
 export const ListMessagesQuery = Type.Object({
   after: Type.Optional(Type.Integer({ minimum: 0, description: 'Only messages with seq > after (the oldest of them first)' })),
   before: Type.Optional(Type.Integer({ minimum: 1, description: 'Only messages with seq < before (without `after`: the newest of them)' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 }))
+  limit: Type.Optional(MessagesLimit),
+  q: Type.Optional(SearchText),
+  cursor: Type.Optional(SearchCursor)
 })
 export type ListMessagesQuery = Static<typeof ListMessagesQuery>
+
+/** `app.chat.searchMessages`'s query: the search part of ListMessagesQuery. */
+export const SearchMessagesQuery = Type.Object({
+  q: SearchText,
+  limit: Type.Optional(MessagesLimit),
+  cursor: Type.Optional(SearchCursor)
+})
+export type SearchMessagesQuery = Static<typeof SearchMessagesQuery>
 
 export const PostMessageBody = Type.Object({
   clientMessageId: id('The sender\'s id for this message; a repeat returns the first message'),
@@ -68,8 +89,20 @@ export type AuditQuery = Static<typeof AuditQuery>
 export const ConversationList = Type.Object({ items: Type.Array(Conversation), nextCursor: NextCursor })
 export type ConversationList = Static<typeof ConversationList>
 
-export const MessageList = Type.Object({ items: Type.Array(Message, { description: 'Ascending seq' }) })
+export const MessageList = Type.Object({
+  items: Type.Array(Message, { description: 'Ascending seq; with `q`, best match first' }),
+  nextCursor: Type.Optional(Type.Union([Type.String(), Type.Null()], {
+    description: 'With `q` only: pass as `cursor` for the next page of matches; null on the last page'
+  }))
+})
 export type MessageList = Static<typeof MessageList>
+
+/** A page of a history search (`q`): the matches, best first. */
+export const MessageSearchPage = Type.Object({
+  items: Type.Array(Message, { description: 'Best match first; equal matches newest first' }),
+  nextCursor: NextCursor
+})
+export type MessageSearchPage = Static<typeof MessageSearchPage>
 
 const HealthState = Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('unavailable')])
 export const HealthReply = Type.Object({

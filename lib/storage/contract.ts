@@ -426,6 +426,174 @@ export function storageContract (t: Test, factory: () => Promise<ChatStorage>): 
     t.ok((await storage.getMessages(record.id, { limit: 10 })).every((m) => m.status === 'failed'))
   })
 
+  /** The storage's searchMessages, or undefined (with a passing note) when it has none: search is optional. */
+  function searcher (t: Test, storage: ChatStorage): ChatStorage['searchMessages'] {
+    if (storage.searchMessages === undefined) {
+      t.ok(true, `${storage.name} has no searchMessages (optional): skipped`)
+      return undefined
+    }
+    return storage.searchMessages.bind(storage)
+  }
+
+  /** Appends a text message by alice with this content; returns it as stored. */
+  async function say (storage: ChatStorage, conversationId: string, content: string): Promise<Message> {
+    return (await storage.appendMessage(conversationId, draft(alice, { content }))).message
+  }
+
+  /** Messages that match none of the words the search tests look for. */
+  async function filler (storage: ChatStorage, conversationId: string, n = 6): Promise<void> {
+    for (let i = 0; i < n; i++) await say(storage, conversationId, `weather report number ${i} cloudy skies`)
+  }
+
+  t.test('searchMessages ranks more of the words first, then more often, then newest', async (t) => {
+    const storage = await open(t)
+    const search = searcher(t, storage)
+    if (search === undefined) return
+    const record = await seed(storage)
+    await filler(storage, record.id)
+    const one = await say(storage, record.id, 'apple pie recipe')
+    const both = await say(storage, record.id, 'banana apple smoothie')
+    await say(storage, record.id, 'nothing to see here')
+    const once = await say(storage, record.id, 'kiwi is green')
+    const thrice = await say(storage, record.id, 'kiwi kiwi kiwi')
+    const older = await say(storage, record.id, 'mango lassi')
+    const newer = await say(storage, record.id, 'mango lassi')
+    await filler(storage, record.id)
+
+    const ids = async (q: string) => (await search(record.id, { q, limit: 10 })).items.map((m) => m.id)
+    t.strictSame(await ids('apple banana'), [both.id, one.id], 'both words before one; any word matches')
+    t.strictSame(await ids('APPLE Banana'), [both.id, one.id], 'case does not matter')
+    t.strictSame(await ids('kiwi'), [thrice.id, once.id], 'a word held more often ranks higher')
+    t.strictSame(await ids('mango'), [newer.id, older.id], 'equal ranks: newest first')
+    t.strictSame(await search(record.id, { q: 'durian', limit: 10 }), { items: [], nextCursor: null }, 'no match')
+    t.strictSame(await search(record.id, { q: 'banana', limit: 10 }), { items: [both], nextCursor: null },
+      'items are the stored messages')
+  })
+
+  t.test('searchMessages searches only the given conversation', async (t) => {
+    const storage = await open(t)
+    const search = searcher(t, storage)
+    if (search === undefined) return
+    const mine = await seed(storage)
+    const other = await seed(storage, ['bob'])
+    const kept = await say(storage, mine.id, 'the secret password is swordfish')
+    await say(storage, other.id, 'swordfish for dinner')
+    await say(storage, other.id, 'swordfish again')
+    t.strictSame((await search(mine.id, { q: 'swordfish', limit: 10 })).items.map((m) => m.id), [kept.id])
+    t.equal((await search(other.id, { q: 'swordfish', limit: 10 })).items.length, 2)
+    t.strictSame(await search(newId(), { q: 'swordfish', limit: 10 }), { items: [], nextCursor: null }, 'unknown conversation')
+  })
+
+  t.test('searchMessages pages without repeat or loss, and nextCursor is null at the end', async (t) => {
+    const storage = await open(t)
+    const search = searcher(t, storage)
+    if (search === undefined) return
+    const record = await seed(storage)
+    await filler(storage, record.id, 3)
+    for (let i = 0; i < 7; i++) await say(storage, record.id, i % 3 === 0 ? `travel travel plan ${i}` : `travel plan ${i}`)
+    await filler(storage, record.id, 3)
+    const all = (await search(record.id, { q: 'travel', limit: 100 })).items.map((m) => m.id)
+    t.equal(all.length, 7)
+
+    const walk = async (limit: number, between?: () => Promise<void>): Promise<string[][]> => {
+      const out: string[][] = []
+      let cursor: string | undefined
+      for (;;) {
+        const page = await search(record.id, { q: 'travel', limit, cursor })
+        out.push(page.items.map((m) => m.id))
+        if (page.nextCursor === null) return out
+        if (out.length > 20) throw new Error('searchMessages does not end')
+        t.type(page.nextCursor, 'string')
+        cursor = page.nextCursor
+        await between?.()
+      }
+    }
+    t.strictSame(await walk(3), [all.slice(0, 3), all.slice(3, 6), all.slice(6)], 'the ranked order, cut in pages')
+    t.strictSame(await walk(7), [all], 'a full last page has no cursor')
+    t.strictSame(await walk(1), all.map((id) => [id]))
+
+    let added: Message | undefined
+    const pages = await walk(3, async () => { added ??= await say(storage, record.id, 'travel travel travel') })
+    t.strictSame(pages.flat(), all, 'a message stored during the walk neither repeats nor pushes out one it had')
+    t.equal((await search(record.id, { q: 'travel', limit: 1 })).items[0].id, added?.id, 'a new walk finds it')
+  })
+
+  t.test('searchMessages takes operators, quotes and punctuation in q as words, never as syntax', async (t) => {
+    const storage = await open(t)
+    const search = searcher(t, storage)
+    if (search === undefined) return
+    const record = await seed(storage)
+    await filler(storage, record.id)
+    const near = await say(storage, record.id, 'meet near the station')
+    const cats = await say(storage, record.id, 'cats AND dogs')
+    const then = await say(storage, record.id, 'and then it rained')
+    const hello = await say(storage, record.id, 'she said "hello" twice')
+    const price = await say(storage, record.id, 'price: 5 (approx)')
+    const art = await say(storage, record.id, 'state-of-the-art gadget')
+    await filler(storage, record.id)
+
+    const ids = async (q: string) => (await search(record.id, { q, limit: 10 })).items.map((m) => m.id)
+    t.strictSame(await ids('NEAR'), [near.id], 'NEAR is a word')
+    t.strictSame(await ids('NEAR(station'), [near.id])
+    t.strictSame(await ids('cats AND'), [cats.id, then.id], 'AND is a word: both words first')
+    t.strictSame(await ids('NOT dogs'), [cats.id], 'NOT excludes nothing')
+    t.strictSame(await ids('dogs OR'), [cats.id], 'OR is a word nobody wrote')
+    t.strictSame(await ids('"hello'), [hello.id], 'an unbalanced quote')
+    t.strictSame(await ids('"said twice"'), [hello.id], 'quotes make no phrase')
+    t.strictSame(await ids('content:hello'), [hello.id], 'no column filter')
+    t.strictSame(await ids('price:*'), [price.id], 'no prefix search')
+    t.strictSame(await ids('(approx)'), [price.id])
+    t.strictSame(await ids('-gadget'), [art.id], 'a minus excludes nothing')
+    t.strictSame(await ids('art^'), [art.id], 'no initial-token marker')
+    t.strictSame(await ids('hello\\'), [hello.id], 'a backslash')
+    t.strictSame(await ids("station'; DROP TABLE messages; --"), [near.id])
+    for (const q of ['*', '"', '""', '^', ':', '(', ')', '-', '()', '*:*', "'", '\\', '|', '&', '!']) {
+      t.strictSame(await search(record.id, { q, limit: 10 }), { items: [], nextCursor: null }, `${JSON.stringify(q)}: no words, no match`)
+    }
+    t.equal((await storage.getMessages(record.id, { limit: 100 })).length, 18, 'all still there')
+  })
+
+  t.test('searchMessages finds a message updated after it was stored by its new content only', async (t) => {
+    const storage = await open(t)
+    const search = searcher(t, storage)
+    if (search === undefined) return
+    const record = await seed(storage)
+    await filler(storage, record.id)
+    await say(storage, record.id, 'why is the sky blue')
+    const { message } = await storage.appendMessage(record.id, draft(ai, { kind: 'ai', content: '', parts: [], status: 'streaming', replyTo: 7 }))
+    await storage.updateMessage(record.id, message.id, { content: 'draft about zebras' })
+    const done = await storage.updateMessage(record.id, message.id, { content: 'Rayleigh scattering of sunlight', status: 'complete' })
+    t.strictSame(await search(record.id, { q: 'rayleigh', limit: 10 }), { items: [done], nextCursor: null }, 'found as completed')
+    t.strictSame(await search(record.id, { q: 'zebras', limit: 10 }), { items: [], nextCursor: null }, 'its old content is gone')
+    await storage.updateMessage(record.id, message.id, { status: 'failed' })
+    t.match((await search(record.id, { q: 'sunlight', limit: 10 })).items, [{ id: message.id, status: 'failed' }], 'other fields changed keep it found')
+  })
+
+  t.test('searchMessages finds nothing of a deleted conversation', async (t) => {
+    const storage = await open(t)
+    const search = searcher(t, storage)
+    if (search === undefined) return
+    const gone = await seed(storage)
+    const kept = await seed(storage)
+    await say(storage, gone.id, 'ephemeral thoughts')
+    const stays = await say(storage, kept.id, 'ephemeral but kept')
+    t.equal((await search(gone.id, { q: 'ephemeral', limit: 10 })).items.length, 1)
+    await storage.deleteConversation(gone.id)
+    t.strictSame(await search(gone.id, { q: 'ephemeral', limit: 10 }), { items: [], nextCursor: null })
+    t.strictSame((await search(kept.id, { q: 'ephemeral', limit: 10 })).items, [stays], 'other conversations are untouched')
+  })
+
+  t.test('searchMessages refuses a cursor it did not give with CHAT_ERR_BAD_REQUEST', async (t) => {
+    const storage = await open(t)
+    const search = searcher(t, storage)
+    if (search === undefined) return
+    const record = await seed(storage)
+    await say(storage, record.id, 'word')
+    for (const cursor of ['garbage', '!!', 'eyJhIjoxfQ', '-1']) {
+      await t.rejects(search(record.id, { q: 'word', limit: 10, cursor }), { code: 'CHAT_ERR_BAD_REQUEST' })
+    }
+  })
+
   t.test('reads return copies and writes keep copies', async (t) => {
     const storage = await open(t)
     const input = conversation({ metadata: { tags: ['a'] } })

@@ -2,8 +2,9 @@ import { CHAT_ERR_NOT_FOUND } from '../errors.ts'
 import type { ConversationRecord, Message, ParticipantRecord } from '../schemas/entities.ts'
 import type {
   AddParticipantResult, AppendResult, ReplyFor, AuditEntry, ChatStorage, ConversationPatch, ListConversationsQuery,
-  MessageDraft, MessagePatch, MessageRange, Page
+  MessageDraft, MessagePatch, MessageRange, Page, SearchQuery
 } from './types.ts'
+import { readSearchCursor, searchPage, searchTerms, searchWords } from './search-query.ts'
 
 interface StoredConversation {
   record: ConversationRecord
@@ -145,6 +146,32 @@ export function createMemoryStorage (): ChatStorage {
       const start = after !== undefined ? lo : Math.max(lo, hi - 1 - limit)
       const end = Math.min(hi - 1, start + limit)
       return structuredClone(c.messages.slice(start, end))
+    },
+
+    /**
+     * A scan of the conversation (search-query.ts): a message's score is how many of the words it holds, then
+     * how often it holds them; equal scores newest first.
+     */
+    async searchMessages (conversationId, { q, limit, cursor }: SearchQuery): Promise<Page<Message>> {
+      const c = conversations.get(conversationId)
+      const position = readSearchCursor(cursor) ?? { offset: 0, ceiling: c?.record.lastSeq ?? 0 }
+      const terms = new Set(searchTerms(q))
+      if (c === undefined || terms.size === 0 || limit <= 0) return { items: [], nextCursor: null }
+      const scored: Array<{ message: Message, words: number, hits: number }> = []
+      for (const message of c.messages.slice(0, position.ceiling)) {
+        let words = 0
+        let hits = 0
+        const seen = new Set<string>()
+        for (const word of searchWords(message.content)) {
+          if (!terms.has(word)) continue
+          hits++
+          if (!seen.has(word)) { seen.add(word); words++ }
+        }
+        if (words > 0) scored.push({ message, words, hits })
+      }
+      scored.sort((a, b) => b.words - a.words || b.hits - a.hits || b.message.seq - a.message.seq)
+      const rows = scored.slice(position.offset, position.offset + limit + 1).map((s) => structuredClone(s.message))
+      return searchPage(rows, limit, position)
     },
 
     async findMessageByClientId (conversationId, senderId, clientMessageId) {

@@ -75,6 +75,22 @@ CREATE TABLE ${s}.audit (
     // Partial: only answers still streaming are in it, so the sweep for dead writers' answers reads a few rows.
     sql: (s) => `
 CREATE INDEX messages_streaming_answers ON ${s}.messages (created_at) WHERE kind = 'ai' AND status = 'streaming';`
+  },
+  {
+    version: 3,
+    name: 'full-text search of message content',
+    /*
+     * A stored generated column rather than an expression index: the search reads each candidate's vector
+     * to rank it (ts_rank) and, in a conversation where a word is common, checks `@@` on the conversation's
+     * rows by primary key: both without parsing the text again. The GIN index serves rare words. The 'simple'
+     * configuration lowercases and keeps every word (no stemming, no stop words): the chat's messages are in
+     * any language. Text past the first 200,000 characters is not indexed (a tsvector holds at most 1 MB of
+     * words: a longer message would fail to store). Adding the column rewrites the messages table once.
+     */
+    sql: (s) => `
+ALTER TABLE ${s}.messages ADD COLUMN content_search tsvector
+  GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, left(content, 200000))) STORED;
+CREATE INDEX messages_content_search ON ${s}.messages USING gin (content_search);`
   }
 ]
 

@@ -19,6 +19,12 @@ export interface Statement {
  * (repeats, an AI question's transaction, rate-limited resends), so planning each time costs little.
  */
 const LOOKUPS = new Set(['appendMessage', 'appendBatch', 'findByClientId'])
+/**
+ * The search is planned at each execution too: the best plan depends on its words (a rare one: the GIN
+ * index; a common one in a large conversation: the conversation's rows by primary key), which one cached
+ * plan cannot follow.
+ */
+const UNPREPARED = new Set([...LOOKUPS, 'searchMessages'])
 
 const MESSAGE_COLUMNS = `conversation_id, seq, id, kind, sender, content, parts, status, reply_to, client_message_id,
   created_at, metadata`
@@ -39,7 +45,7 @@ export function statements (schema: string) {
   const prefix = `nlweb_chat_${createHash('sha256').update(schema).digest('hex').slice(0, 12)}_`
   const named = <K extends string> (texts: Record<K, string>): Record<K, Statement> => {
     const out = {} as Record<K, Statement>
-    for (const key of Object.keys(texts) as K[]) out[key] = LOOKUPS.has(key) ? { text: texts[key] } : { name: prefix + key, text: texts[key] }
+    for (const key of Object.keys(texts) as K[]) out[key] = UNPREPARED.has(key) ? { text: texts[key] } : { name: prefix + key, text: texts[key] }
     return out
   }
 
@@ -217,6 +223,15 @@ export function statements (schema: string) {
       UPDATE ${m} SET status = 'failed' FROM stale
       WHERE conversation_id = stale_conversation AND seq = stale_seq AND kind = 'ai' AND status = 'streaming'
       RETURNING ${MESSAGE_COLUMNS}`,
+
+    /*
+     * History search (migration 3): $3 is a tsquery of quoted words joined by `|` (postgres.ts builds it from
+     * the words alone, so no syntax of the user's survives), $2 the highest seq searched (the cursor's).
+     */
+    lastSeq: `SELECT last_seq FROM ${c} WHERE id = $1`,
+    searchMessages: `SELECT ${MESSAGE_COLUMNS} FROM ${m}, to_tsquery('simple'::regconfig, $3) AS query
+      WHERE conversation_id = $1 AND seq <= $2 AND content_search @@ query
+      ORDER BY ts_rank(content_search, query) DESC, seq DESC LIMIT $4 OFFSET $5`,
 
     appendAudit: `INSERT INTO ${a} (id, at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5, $6::jsonb)`,
     listAudit: `SELECT id, at, actor, action, target, details FROM ${a} ORDER BY id DESC LIMIT $1`,

@@ -2,6 +2,7 @@ import { mkdirSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { startCheckpointer } from './sqlite-checkpointer.ts'
+import { prepareSearch, setupSearch } from './sqlite-search.ts'
 import { sqliteFault, unavailable } from './sqlite-errors.ts'
 import { CHAT_ERR_NOT_FOUND, CHAT_ERR_UNAVAILABLE } from '../errors.ts'
 import type { ConversationRecord, Message, ParticipantRecord } from '../schemas/entities.ts'
@@ -21,6 +22,12 @@ export interface SqliteStorageOptions {
    * disk: CHAT_ERR_UNAVAILABLE, and the health check reports the storage down until room is freed.
    */
   maxSizeBytes?: number
+  /**
+   * How long after a write the messages it stored wait to be put in the search index, together with those
+   * of the writes that follow (one index write for all of them). A search indexes what waits first, so it
+   * never misses a message. Default 100 ms.
+   */
+  searchIndexDelayMs?: number
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 1000
@@ -28,6 +35,8 @@ const DEFAULT_LOCK_TIMEOUT_MS = 1000
 const INIT_LOCK_TIMEOUT_MS = 10_000
 /** The longest pause between two tries of a locked database. */
 const MAX_PAUSE_MS = 25
+/** How soon after a write the messages it noted are put in the search index (sqlite-search.ts), in one go. */
+const DEFAULT_INDEX_DELAY_MS = 100
 /** Room the health probe allocates (and frees): health says ok only while a message of this size still fits. */
 const PROBE_RESERVE_BYTES = 64 * 1024
 
@@ -143,6 +152,7 @@ function connect (filename: string, opts: { create: boolean, maxSizeBytes?: numb
     // After a checkpoint, the WAL file is cut back to this size (it would otherwise keep its largest size).
     db.pragma('journal_size_limit = 67108864')
     db.exec(SCHEMA)
+    setupSearch(db)
     if (opts.maxSizeBytes !== undefined) {
       const pageSize = db.pragma('page_size', { simple: true }) as number
       db.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxSizeBytes / pageSize))}`)
@@ -216,7 +226,9 @@ function connect (filename: string, opts: { create: boolean, maxSizeBytes?: numb
     q.probeRelease.run()
   }).immediate
 
-  return { db, q, create, remove, addParticipant, append, failStale, probe }
+  const search = prepareSearch(db, toMessage)
+
+  return { db, q, create, remove, addParticipant, append, failStale, probe, search }
 }
 
 type Connection = ReturnType<typeof connect>
@@ -247,6 +259,7 @@ function fileAt (filename: string): { dev: bigint, ino: bigint } | undefined {
 export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
   const { filename, maxSizeBytes } = opts
   const lockTimeoutMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS
+  const indexDelayMs = opts.searchIndexDelayMs ?? DEFAULT_INDEX_DELAY_MS
   const onDisk = filename !== ':memory:' && filename !== ''
   /** The open connection; undefined before init, after close and while the file is missing. */
   let c: Connection | undefined
@@ -332,6 +345,21 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
     await run(true, (conn) => { conn.probe(new Date().toISOString()) })
   }
 
+  let indexTimer: NodeJS.Timeout | undefined
+  /**
+   * Indexes for search, shortly, the messages the writes of the last moments noted: one FTS5 write for many
+   * appends. A failure (a lock held too long, the file gone) leaves the notes for the next time, or the next
+   * search, which indexes them first.
+   */
+  function indexSoon (): void {
+    if (indexTimer !== undefined || closed) return
+    indexTimer = setTimeout(() => {
+      indexTimer = undefined
+      run(false, (c) => { c.search.indexPending() }).catch(() => {})
+    }, indexDelayMs)
+    indexTimer.unref()
+  }
+
   return {
     name: 'sqlite',
 
@@ -343,6 +371,8 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
 
     async close () {
       closed = true
+      clearTimeout(indexTimer)
+      indexTimer = undefined
       await checkpointer?.stop()
       checkpointer = undefined
       if (c?.db.open === true) c.db.close()
@@ -401,7 +431,9 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
     },
 
     async appendMessage (conversationId, draft, reply) {
-      return await run(true, (c) => c.append(conversationId, draft, reply))
+      const result = await run(true, (c) => c.append(conversationId, draft, reply))
+      if (result.created) indexSoon()
+      return result
     },
 
     async updateMessage (conversationId, id, patch, encoded) {
@@ -414,6 +446,7 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
         metadata: json(patch.metadata)
       }))
       if (row === undefined) return null
+      if (patch.content !== undefined) indexSoon()
       const message = toMessage(row)
       // The parts just written are not read back and parsed again: the caller's (large) answer is returned.
       if (patch.parts !== undefined) message.parts = patch.parts
@@ -432,6 +465,10 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
 
     async failStaleAnswers (startedBefore, limit) {
       return await run(true, (c) => c.failStale(startedBefore, Math.max(0, limit)))
+    },
+
+    async searchMessages (conversationId, query) {
+      return await run(false, (c) => c.search.searchMessages(conversationId, query))
     },
 
     async appendAudit (entry) {

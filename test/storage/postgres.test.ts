@@ -94,6 +94,28 @@ t.test('migrations run in version order, each once, under a lock that makes conc
   t.equal((await admin.query(`SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.log`)).rows[0].n, 2, 'and leaves nothing behind')
 })
 
+t.test('a schema of the version before search migrates: the messages already there are found', async (t) => {
+  const schema = freshSchema()
+  const s = quoteIdent(schema)
+  t.strictSame(await migrate(admin, schema, MIGRATIONS.filter((m) => m.version < 3)), [1, 2], 'the schema as it was')
+  const id = newId()
+  const at = '2020-01-01T00:00:00.000Z'
+  await admin.query(`INSERT INTO ${s}.conversations (id, title, created_by, created_at, updated_at, last_seq) VALUES ($1, 'Old', 'alice', $2, $2, 2)`, [id, at])
+  await admin.query(`INSERT INTO ${s}.participants (conversation_id, user_id, name, type, role, joined_at) VALUES ($1, 'alice', 'Alice', 'human', 'owner', $2)`, [id, at])
+  for (const [seq, content] of [[1, 'the old lighthouse keeper'], [2, 'harbour lights at night']] as const) {
+    await admin.query(`INSERT INTO ${s}.messages (conversation_id, seq, id, kind, sender_id, sender, content, created_at)
+      VALUES ($1, $2, $3, 'text', 'alice', '{"id":"alice","name":"Alice","type":"human"}', $4, $5)`, [id, seq, newId(), content, at])
+  }
+
+  const storage = await open(t, { connectionString: url, schema })
+  const { rows } = await admin.query(`SELECT version FROM ${s}.migrations ORDER BY version`)
+  t.strictSame(rows.map((r) => r.version), MIGRATIONS.map((m) => m.version), 'the search step applied at init')
+  t.match(await storage.searchMessages?.(id, { q: 'LIGHTHOUSE', limit: 10 }), { items: [{ seq: 1, content: 'the old lighthouse keeper' }], nextCursor: null })
+  await storage.appendMessage(id, draft('a lighthouse again'))
+  t.strictSame((await storage.searchMessages?.(id, { q: 'lighthouse harbour', limit: 10 }))?.items.map((m) => m.seq).sort(), [1, 2, 3],
+    'old and new messages alike')
+})
+
 t.test('a schema name that needs quoting works', async (t) => {
   const schema = freshSchema().replace('chat_test_', 'Chat Test "x" ')
   dropLater(schema)

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
 import { newId } from '../../lib/ids.ts'
 import { createSqliteStorage } from '../../lib/storage/sqlite.ts'
@@ -80,4 +81,77 @@ t.test('processes appending to one file at once get 1..n with no gap', async (t)
 
   t.strictSame(seqs, Array.from({ length: 400 }, (_, i) => i + 1))
   t.match(await storage.getConversation(id), { lastSeq: 400 })
+})
+
+t.test('a database file from before search gets the index on open, filled with the messages already there', async (t) => {
+  const filename = join(t.testdir(), 'chat.db')
+  const id = newId()
+  const first = createSqliteStorage({ filename })
+  await first.init()
+  await first.createConversation(conversation(id), [participant])
+  await first.appendMessage(id, draft('an old message about lighthouses'))
+  await first.appendMessage(id, draft('another one, about harbours'))
+  await first.close()
+  // The file as a version without search left it: the same tables, no index, no triggers.
+  const raw = new Database(filename)
+  raw.exec('DROP TRIGGER messages_fts_insert; DROP TRIGGER messages_fts_delete; DROP TRIGGER messages_fts_update; DROP TABLE messages_fts; DROP TABLE messages_fts_pending')
+  raw.prepare('INSERT INTO messages (conversation_id, seq, id, kind, sender_id, sender, content, created_at) VALUES (?, 3, ?, \'text\', \'alice\', ?, ?, ?)')
+    .run(id, newId(), JSON.stringify({ id: 'alice', name: 'Alice', type: 'human' }), 'lighthouses written by the old version', '2020-01-01T00:00:03.000Z')
+  raw.prepare('UPDATE conversations SET last_seq = 3 WHERE id = ?').run(id)
+  raw.close()
+
+  // Two processes' worth of connections opening it at once: one fills the index, the other finds it done.
+  const [a, b] = await Promise.all([open(t, filename), open(t, filename)])
+  const seqs = async (storage: ChatStorage, q: string) =>
+    (await storage.searchMessages?.(id, { q, limit: 10 }))?.items.map((m) => m.seq).sort((x, y) => x - y)
+  t.strictSame(await seqs(a, 'lighthouses'), [1, 3], 'old messages are found, each once')
+  await b.appendMessage(id, draft('lighthouses again'))
+  t.strictSame(await seqs(a, 'lighthouses'), [1, 3, 4], 'new ones too')
+  await a.close()
+  const again = await open(t, filename)
+  t.strictSame(await seqs(again, 'harbours'), [2], 'a later open leaves the index as it is')
+})
+
+t.test('VACUUM keeps the rows the search index points at', async (t) => {
+  const filename = join(t.testdir(), 'chat.db')
+  const storage = await open(t, filename)
+  const ids = [newId(), newId()]
+  for (const id of ids) await storage.createConversation(conversation(id), [participant])
+  for (let i = 0; i < 50; i++) await storage.appendMessage(ids[i % 2], draft(`note ${i} ${i % 5 === 0 ? 'pelican' : 'gull'}`))
+  await storage.deleteConversation(ids[0]) // holes in the rowids
+  const before = await storage.searchMessages?.(ids[1], { q: 'pelican gull', limit: 100 })
+  const raw = new Database(filename)
+  raw.exec('VACUUM')
+  t.equal(raw.prepare("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)").run().changes, 1, 'the index matches the table')
+  raw.close()
+  t.strictSame(await storage.searchMessages?.(ids[1], { q: 'pelican gull', limit: 100 }), before)
+})
+
+t.test('the search index stays true to the messages through updates and deletes, indexed or still pending', async (t) => {
+  const filename = join(t.testdir(), 'chat.db')
+  // Only searches index here (no timer within the test), so what is pending is known at each step.
+  const storage = await opened(t, createSqliteStorage({ filename, searchIndexDelayMs: 3_600_000 }))
+  const [kept, gone] = [newId(), newId()]
+  for (const id of [kept, gone]) await storage.createConversation(conversation(id), [participant])
+  const indexed = (await storage.appendMessage(kept, draft('first draft of the plan'))).message
+  await storage.appendMessage(gone, draft('plan to be deleted, indexed'))
+  t.equal((await storage.searchMessages?.(kept, { q: 'plan', limit: 10 }))?.items.length, 1, 'a search indexes what is pending')
+  const pending = (await storage.appendMessage(kept, draft('')).then((r) => r.message))
+  await storage.appendMessage(gone, draft('plan to be deleted, pending'))
+  await storage.updateMessage(kept, indexed.id, { content: 'final version of the itinerary' })
+  await storage.updateMessage(kept, pending.id, { content: 'answer: the plan is fine' })
+  await storage.updateMessage(kept, pending.id, { status: 'complete' })
+  await storage.deleteConversation(gone)
+
+  const raw = new Database(filename)
+  t.teardown(() => raw.close())
+  const integrity = raw.prepare("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+  const notes = raw.prepare('SELECT count(*) FROM messages_fts_pending').pluck()
+  t.equal(notes.get(), 2, 'the updated rows are noted, the deleted one no longer')
+  const seqs = async (q: string) => (await storage.searchMessages?.(kept, { q, limit: 10 }))?.items.map((m) => m.seq)
+  t.strictSame(await seqs('plan'), [pending.seq], 'the old content is out of the index, the new one in')
+  t.strictSame(await seqs('itinerary'), [indexed.seq])
+  t.equal(notes.get(), 0, 'the search indexed the notes')
+  // With nothing pending, FTS5's check compares the index with every message (it throws on a difference).
+  t.equal(integrity.run().changes, 1, 'the index matches the messages')
 })
