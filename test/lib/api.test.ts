@@ -17,7 +17,7 @@ t.test('the decorator holds the verbs and the options, nothing internal', async 
   const ta = await startApp(t)
   t.same(Object.keys(ta.app.chat).sort(), [
     'addParticipant', 'createConversation', 'deleteConversation', 'disconnect', 'getConversation', 'health',
-    'listConversations', 'listMessages', 'options', 'postMessage', 'removeParticipant'
+    'listConversations', 'listMessages', 'options', 'postMessage', 'removeParticipant', 'searchMessages'
   ])
 })
 
