@@ -209,6 +209,9 @@ export type { AskFrame, AskHandler, AskParams, AskSink, AnswerRuleInput, NLWebPa
 export type { AiOptions, UsersOptions } from './options.ts'
 export type { ResolveUsers, UserName, UserNames } from './users.ts'
 export { createStorage, loadDriver } from './storage/index.ts'
+export { createRouterStorage, type RouterStorageOptions } from './storage/router.ts'
+export { createQdrantStorage, type QdrantStorage, type QdrantStorageOptions } from './storage/qdrant.ts'
+export { createHashedEmbedder, type Embedder } from './storage/embedding.ts'
 export { createFanout, createLocalFanout } from './fanout/index.ts'
 export type { Fanout, FanoutConfig, FanoutEvent, FanoutHandlers, RedisFanoutOptions } from './fanout/index.ts'
 export type { TypeBoxTypeProvider } from './schemas/type-provider.ts'
@@ -217,5 +220,5 @@ export type * from './schemas/server-frames.ts'
 export type { ClientFrame, ClientFrameType, JoinFrame, LeaveFrame, SendFrame, TypingFrame, CancelFrame, PingFrame } from './schemas/frames.ts'
 export type {
   AddParticipantBody, ConversationList, ConversationParams, CreateConversationBody, HealthReply, ListConversationsQuery,
-  ListMessagesQuery, MessageList, ParticipantParams, PostMessageBody
+  ListMessagesQuery, MessageList, MessageSearchPage, ParticipantParams, PostMessageBody, SearchMessagesQuery
 } from './schemas/rest.ts'
