@@ -76,7 +76,9 @@ export interface ChatStorage {
    * Optional: a conversation's messages that match `query.q`, best match first, paged with `cursor` (the
    * `nextCursor` of the page before, opaque). Content is matched as text: operators of the store's own query
    * language (FTS `AND`, `*`, quotes, `:`...) in `q` are taken as words, never as syntax. A storage without it
-   * answers the REST search with 501 NOT_IMPLEMENTED.
+   * answers the REST search with 501 NOT_IMPLEMENTED. A message matches when it holds any of the words; more of
+   * them (then more often) ranks higher; equal ranks newest first. A page walk covers the messages stored when
+   * its first page was read. A cursor it did not give rejects with CHAT_ERR_BAD_REQUEST.
    */
   searchMessages? (conversationId: string, query: SearchQuery): Promise<Page<Message>>
 
