@@ -20,6 +20,27 @@ function copy<T extends object> (value: T): T {
   return out
 }
 
+/** A deep copy of a message: its fixed fields by hand, only its free-form JSON (parts, metadata) cloned in depth. */
+function copyMessage (m: Message): Message {
+  const out: Message = { ...m, sender: { ...m.sender } }
+  if (m.parts !== undefined) out.parts = structuredClone(m.parts)
+  if (m.metadata !== undefined) out.metadata = structuredClone(m.metadata)
+  return out
+}
+
+/** The message stored for a draft: a copy of the draft, its fields set to undefined left out. */
+function fromDraft (d: MessageDraft, conversationId: string, seq: number): Message {
+  const m: Message = {
+    id: d.id, conversationId, seq, kind: d.kind, sender: { ...d.sender }, content: d.content, createdAt: d.createdAt
+  }
+  if (d.parts !== undefined) m.parts = structuredClone(d.parts)
+  if (d.status !== undefined) m.status = d.status
+  if (d.replyTo !== undefined) m.replyTo = d.replyTo
+  if (d.clientMessageId !== undefined) m.clientMessageId = d.clientMessageId
+  if (d.metadata !== undefined) m.metadata = structuredClone(d.metadata)
+  return m
+}
+
 /**
  * Keeps everything in this process. Appends are synchronous inside one call, which is what makes seq atomic
  * here; it is for tests, development and single-process hosts that accept losing history on restart.
@@ -101,15 +122,16 @@ export function createMemoryStorage (): ChatStorage {
       return conversations.get(conversationId)?.participants.delete(userId) ?? false
     },
 
+    /** The draft is copied once into what is kept, and what is kept once into what is returned. */
     async appendMessage (conversationId, draft: MessageDraft, reply?: ReplyFor): Promise<AppendResult> {
       const c = must(conversationId)
       const key = draft.clientMessageId === undefined ? undefined : `${draft.sender.id}\u0000${draft.clientMessageId}`
       if (key !== undefined) {
         const first = c.byClientId.get(key)
-        if (first !== undefined) return { message: structuredClone(first), created: false }
+        if (first !== undefined) return { message: copyMessage(first), created: false }
       }
       const push = (d: MessageDraft): Message => {
-        const message: Message = { ...copy(d), conversationId, seq: c.record.lastSeq + 1 }
+        const message = fromDraft(d, conversationId, c.record.lastSeq + 1)
         c.messages.push(message)
         c.record.lastSeq = message.seq
         c.record.updatedAt = d.createdAt
@@ -117,9 +139,9 @@ export function createMemoryStorage (): ChatStorage {
       }
       const message = push(draft)
       if (key !== undefined) c.byClientId.set(key, message)
-      const next = reply?.(structuredClone(message))
-      const result: AppendResult = { message: structuredClone(message), created: true }
-      if (next !== undefined) result.reply = structuredClone(push(next))
+      const result: AppendResult = { message: copyMessage(message), created: true }
+      const next = reply?.(copyMessage(message))
+      if (next !== undefined) result.reply = copyMessage(push(next))
       return result
     },
 
@@ -130,7 +152,7 @@ export function createMemoryStorage (): ChatStorage {
       for (let i = c.messages.length - 1; i >= 0; i--) {
         if (c.messages[i].id === messageId) {
           Object.assign(c.messages[i], copy(patch))
-          return structuredClone(c.messages[i])
+          return copyMessage(c.messages[i])
         }
       }
       return null
@@ -145,7 +167,7 @@ export function createMemoryStorage (): ChatStorage {
       // with `after`, the first `limit` from lo; with only `before` (or nothing), the newest `limit` below hi
       const start = after !== undefined ? lo : Math.max(lo, hi - 1 - limit)
       const end = Math.min(hi - 1, start + limit)
-      return structuredClone(c.messages.slice(start, end))
+      return c.messages.slice(start, end).map(copyMessage)
     },
 
     /**
@@ -170,13 +192,13 @@ export function createMemoryStorage (): ChatStorage {
         if (words > 0) scored.push({ message, words, hits })
       }
       scored.sort((a, b) => b.words - a.words || b.hits - a.hits || b.message.seq - a.message.seq)
-      const rows = scored.slice(position.offset, position.offset + limit + 1).map((s) => structuredClone(s.message))
+      const rows = scored.slice(position.offset, position.offset + limit + 1).map((s) => copyMessage(s.message))
       return searchPage(rows, limit, position)
     },
 
     async findMessageByClientId (conversationId, senderId, clientMessageId) {
       const m = conversations.get(conversationId)?.byClientId.get(`${senderId}\u0000${clientMessageId}`)
-      return m === undefined ? null : structuredClone(m)
+      return m === undefined ? null : copyMessage(m)
     },
 
     async failStaleAnswers (startedBefore, limit) {
@@ -187,7 +209,7 @@ export function createMemoryStorage (): ChatStorage {
       stale.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0))
       return stale.slice(0, Math.max(0, limit)).map((m) => {
         m.status = 'failed'
-        return structuredClone(m)
+        return copyMessage(m)
       })
     },
 
