@@ -2,12 +2,13 @@ import { mkdirSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { startCheckpointer } from './sqlite-checkpointer.ts'
+import { createSqliteAppends, type SqliteAppend } from './sqlite-appends.ts'
 import { prepareSearch, setupSearch } from './sqlite-search.ts'
 import { sqliteFault, unavailable } from './sqlite-errors.ts'
 import { CHAT_ERR_NOT_FOUND, CHAT_ERR_UNAVAILABLE } from '../errors.ts'
 import type { ConversationRecord, Message, ParticipantRecord } from '../schemas/entities.ts'
 import { optional, rowReader, type ConversationRowOf, type MessageRowOf, type ParticipantRow } from './rows.ts'
-import type { AddParticipantResult, AppendResult, AuditEntry, ChatStorage, MessageDraft, ReplyFor } from './types.ts'
+import type { AddParticipantResult, AppendResult, AuditEntry, ChatStorage, MessageDraft } from './types.ts'
 
 export interface SqliteStorageOptions {
   /** Path of the database file (its directory is created if missing, at `init` only), or ':memory:'. */
@@ -203,7 +204,7 @@ function connect (filename: string, opts: { create: boolean, maxSizeBytes?: numb
     q.insertMessage.run(row) // the unique index on the client id is the last guard against a duplicate
     return toMessage(row)
   }
-  const append = db.transaction((conversationId: string, draft: MessageDraft, reply?: ReplyFor): AppendResult => {
+  const appendRow = ({ conversationId, draft, reply }: SqliteAppend): AppendResult => {
     if (draft.clientMessageId !== undefined) {
       const first = q.findByClientId.get(conversationId, draft.sender.id, draft.clientMessageId)
       if (first !== undefined) return { message: toMessage(first), created: false }
@@ -211,7 +212,10 @@ function connect (filename: string, opts: { create: boolean, maxSizeBytes?: numb
     const message = insert(conversationId, draft)
     const next = reply?.(message)
     return next === undefined ? { message, created: true } : { message, created: true, reply: insert(conversationId, next) }
-  }).immediate
+  }
+  const append = db.transaction(appendRow).immediate
+  // Group commit (sqlite-appends.ts): rows in order, each one seeing those before it (dedupe inside the batch).
+  const appendMany = db.transaction((appends: SqliteAppend[]): AppendResult[] => appends.map(appendRow)).immediate
 
   // One statement, in a write transaction of its own: a sweep in another process waits for it, then finds none of these.
   const failStale = db.transaction((startedBefore: string, limit: number): Message[] =>
@@ -228,7 +232,7 @@ function connect (filename: string, opts: { create: boolean, maxSizeBytes?: numb
 
   const search = prepareSearch(db, toMessage)
 
-  return { db, q, create, remove, addParticipant, append, failStale, probe, search }
+  return { db, q, create, remove, addParticipant, append, appendMany, failStale, probe, search }
 }
 
 type Connection = ReturnType<typeof connect>
@@ -360,6 +364,13 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
     indexTimer.unref()
   }
 
+  const appends = createSqliteAppends({
+    one: async (a) => await run(true, (c) => c.append(a)),
+    many: async (batch) => await run(true, (c) => c.appendMany(batch)),
+    // A row may fail a batch (its conversation deleted, the size limit); a database that is down fails them all.
+    perRow: (err) => { const f = (err as { fault?: string }).fault; return f === undefined || f === 'full' }
+  })
+
   return {
     name: 'sqlite',
 
@@ -430,8 +441,9 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
       return await run(true, (c) => c.q.removeParticipant.run(conversationId, userId).changes > 0)
     },
 
+    /** Group commit: appends called in one turn of the event loop share a transaction (sqlite-appends.ts). */
     async appendMessage (conversationId, draft, reply) {
-      const result = await run(true, (c) => c.append(conversationId, draft, reply))
+      const result = await appends.append(conversationId, draft, reply)
       if (result.created) indexSoon()
       return result
     },

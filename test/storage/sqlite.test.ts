@@ -55,6 +55,43 @@ t.test('two connections to one file share one seq', async (t) => {
   t.match(await b.getConversation(id), { lastSeq: 91 })
 })
 
+t.test('appends called together (group commit) get seqs in call order, repeats inside the batch stored once', async (t) => {
+  const storage = await open(t, join(t.testdir(), 'chat.db'))
+  const id = newId()
+  await storage.createConversation(conversation(id), [participant])
+  // Every tenth repeats the client id of the one before it: a repeat in the same transaction as its first.
+  const results = await Promise.all(Array.from({ length: 300 }, (_, i) =>
+    storage.appendMessage(id, draft(`m${i}`, `c${i % 10 === 9 ? i - 1 : i}`))))
+  let seq = 0
+  for (const [i, r] of results.entries()) {
+    if (i % 10 === 9) {
+      t.match(r, { created: false, message: { content: `m${i - 1}`, seq } }, `m${i} is a repeat of m${i - 1}`)
+      continue
+    }
+    seq++
+    if (!r.created || r.message.seq !== seq || r.message.content !== `m${i}`) t.fail(`m${i}: created with seq ${seq}`, { got: r })
+  }
+  t.equal(seq, 270)
+  const stored = await storage.getMessages(id, { after: 0, limit: 500 })
+  t.strictSame(stored.map((m) => m.seq), Array.from({ length: 270 }, (_, i) => i + 1), 'stored 1..270, no gap')
+  t.strictSame(stored.map((m) => m.content), results.filter((r) => r.created).map((r) => r.message.content), 'in call order')
+})
+
+t.test('an append that fails inside a batch fails alone: the others of its batch are stored, in order', async (t) => {
+  const storage = await open(t, join(t.testdir(), 'chat.db'))
+  const kept = newId()
+  const gone = newId()
+  await storage.createConversation(conversation(kept), [participant])
+  await storage.createConversation(conversation(gone), [participant])
+  await storage.deleteConversation(gone)
+  const calls = Array.from({ length: 20 }, (_, i) => storage.appendMessage(i === 7 ? gone : kept, draft(`m${i}`, `c${i}`)))
+  const settled = await Promise.allSettled(calls)
+  t.match(settled[7], { status: 'rejected', reason: { code: 'CHAT_ERR_NOT_FOUND' } }, 'the one into a deleted conversation fails')
+  const stored = settled.filter((r, i) => i !== 7).map((r) => r.status === 'fulfilled' ? r.value.message.seq : undefined)
+  t.strictSame(stored, Array.from({ length: 19 }, (_, i) => i + 1), 'every other one stored, seqs in call order')
+  t.match(await storage.getConversation(kept), { lastSeq: 19 })
+})
+
 t.test('processes appending to one file at once get 1..n with no gap', async (t) => {
   const filename = join(t.testdir(), 'chat.db')
   const storage = await open(t, filename)
