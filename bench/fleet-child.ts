@@ -9,6 +9,7 @@ const now = (): number => performance.timeOrigin + performance.now()
 const READY = '{"type":"ready"'
 const JOINED = '{"type":"joined"'
 const PARTICIPANT = '{"type":"participant"'
+const PRESENCE = '{"type":"presence"' // a big room's presence changes, coalesced
 const MESSAGE = '{"type":"message"'
 const ERROR = '{"type":"error"'
 
@@ -58,7 +59,7 @@ function open (urls: string[], join: string | undefined, concurrency: number): v
       bytes += (data as Buffer).length // text frames arrive as one Buffer
       if (text.startsWith(MESSAGE)) {
         if (tracking) track(m, text)
-      } else if (text.startsWith(PARTICIPANT)) {
+      } else if (text.startsWith(PARTICIPANT) || text.startsWith(PRESENCE)) {
         m.presence++
         m.lastPresenceAt = now()
       } else if (text.startsWith(READY) && m.readyAt === 0) {

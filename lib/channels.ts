@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { CachedConversation, ConversationCache } from './cache.ts'
 import { Channel, type WireFrame } from './delivery.ts'
 import type { Fanout, FanoutEvent } from './fanout/index.ts'
+import { createRoomPresence, type RoomPresence, type RoomPresenceOptions } from './room-presence.ts'
 import type { Message } from './schemas/entities.ts'
 import type { ChatStorage } from './storage/types.ts'
 
@@ -26,12 +27,16 @@ export interface Channels {
   /** Events may have been lost: forget cached state and read every live channel's news from storage. */
   resync (): void
   all (): IterableIterator<Channel>
+  /** Presence frames of each conversation: per change in small ones, coalesced in big ones (room-presence.ts). */
+  readonly presence: RoomPresence
   readonly size: number
   close (): void
 }
 
 /** While the fan-out is down, live channels read storage this often, so delivery goes on from storage. */
 const POLL_MS = 500
+/** How a `presence` frame (server-frames.ts) starts. */
+const PRESENCE = '{"type":"presence"'
 
 /**
  * The live conversations of this process. A channel lives while sockets listen or appends are in flight, so
@@ -47,11 +52,14 @@ export function createChannels (deps: {
   onDeliver: (message: Message, remote: boolean) => void
   /** Another instance deleted a conversation (its AI answers here stop). */
   onDeleted?: (id: string) => void
+  /** When presence is coalesced (`limits.presenceBatchAbove`, `limits.presenceIntervalMs`). */
+  presence?: RoomPresenceOptions
 }): Channels {
   const { storage, cache, log, fanout } = deps
   const channels = new Map<string, Channel>()
   // With one instance there is nobody to tell: nothing is serialized for the fan-out.
   const shared = fanout.shared
+  const presence = createRoomPresence(deps.presence ?? { batchAbove: 100, intervalMs: 250 }, broadcast)
 
   function onDeliver (message: Message, remote: boolean): void {
     cache.putMessage(message)
@@ -71,6 +79,7 @@ export function createChannels (deps: {
     if (ch === undefined) return
     if (userId === undefined) {
       channels.delete(id)
+      presence.forget(id)
       for (const sub of ch.close()) sub.ended()
       return
     }
@@ -87,7 +96,13 @@ export function createChannels (deps: {
     if (ch.idle && channels.get(ch.id) === ch) {
       ch.close()
       channels.delete(ch.id)
+      presence.forget(ch.id)
     }
+  }
+
+  function broadcast (id: string, frame: WireFrame, exceptUserId?: string): void {
+    channels.get(id)?.broadcast(frame, exceptUserId)
+    if (shared) fanout.publish({ type: 'frame', conversationId: id, frame: frame.toString(), except: exceptUserId })
   }
 
   function receive (event: FanoutEvent): void {
@@ -111,10 +126,13 @@ export function createChannels (deps: {
         ch?.broadcast(Buffer.from(event.frame))
         return
       case 'frame':
+        // Another instance's presence changes: joiners here get a participant list built after them.
+        if (event.frame.startsWith(PRESENCE)) presence.stale(event.conversationId)
         ch?.broadcast(Buffer.from(event.frame), event.except)
         return
       case 'changed':
         cache.delete(event.conversationId)
+        presence.stale(event.conversationId)
         if (event.deleted === true) {
           endSubscriptions(event.conversationId)
           deps.onDeleted?.(event.conversationId)
@@ -151,24 +169,25 @@ export function createChannels (deps: {
     stored (message, extra) {
       if (shared) fanout.publish({ type: 'message', conversationId: message.conversationId, message, extra: extra?.map((f) => f.toString()) })
     },
-    broadcast (id, frame, exceptUserId) {
-      channels.get(id)?.broadcast(frame, exceptUserId)
-      if (shared) fanout.publish({ type: 'frame', conversationId: id, frame: frame.toString(), except: exceptUserId })
-    },
+    broadcast,
     updated (message, frame) {
       cache.putMessage(message)
       channels.get(message.conversationId)?.broadcast(frame)
       if (shared) fanout.publish({ type: 'updated', conversationId: message.conversationId, message, frame: frame.toString() })
     },
     changed (id, change = {}) {
+      presence.stale(id)
       if (shared) fanout.publish({ type: 'changed', conversationId: id, ...change })
     },
     receive,
     resync,
     all: () => channels.values(),
+    presence,
     get size () { return channels.size },
     close () {
       clearInterval(poll)
+      // Batches still waiting go out first: the other instances learn who went offline here.
+      presence.close()
       for (const ch of channels.values()) ch.close()
       channels.clear()
     }

@@ -4,7 +4,7 @@ import type { Subscriber } from './delivery.ts'
 import { participantFrame, typingFrame } from './server-frames.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { AgentParticipant } from './participants/participant.ts'
-import type { ChatUser, Conversation, Message, Participant } from './schemas/entities.ts'
+import type { ChatUser, Conversation, Message } from './schemas/entities.ts'
 import type { ChatStorage } from './storage/types.ts'
 
 export interface JoinResult {
@@ -12,6 +12,10 @@ export interface JoinResult {
   lastSeq: number
   messages: Message[]
   recovered: boolean
+  /** A big conversation (more than `limits.presenceBatchAbove` participants): `conversation.participants` is its first part. */
+  participantCount?: number
+  /** With `participantCount`: the ids of the participants online. */
+  online?: string[]
   /** AI answers still streaming here, with their parts so far; absent when there are none. */
   streaming?: Message[]
 }
@@ -100,11 +104,19 @@ export function createLive (deps: {
       if (firstOfUser) {
         const p = entry.participants.get(user.id)
         if (p !== undefined) {
-          const participant: Participant = { ...p, online: true }
-          channels.broadcast(id, participantFrame(id, 'online', participant), user.id)
+          channels.presence.change(entry, user.id, true, () => participantFrame(id, 'online', { ...p, online: true }), user.id)
         }
       }
-      const result: JoinResult = { conversation: view(entry), lastSeq: upto, messages, recovered }
+      let result: JoinResult
+      if (channels.presence.big(entry)) {
+        // Not the whole list: its first part, the count and who is online, built once per presence interval
+        // and shared by every joiner (room-presence.ts).
+        const snap = channels.presence.snapshot(entry, () => view(entry).participants)
+        const conversation = { ...entry.record, participants: snap.participants }
+        result = { conversation, participantCount: snap.participantCount, online: snap.online, lastSeq: upto, messages, recovered }
+      } else {
+        result = { conversation: view(entry), lastSeq: upto, messages, recovered }
+      }
       if (streaming.length > 0) result.streaming = streaming
       return result
     },
@@ -114,10 +126,10 @@ export function createLive (deps: {
       const ch = channels.peek(id)
       if (ch === undefined || !ch.subscribers.has(sub)) return
       if (ch.remove(sub)) {
-        const p = cache.peek(id)?.participants.get(sub.userId)
-        if (p !== undefined) {
-          const participant: Participant = { ...p, online: deps.isOnline(p.id) }
-          channels.broadcast(id, participantFrame(id, 'offline', participant))
+        const entry = cache.peek(id)
+        const p = entry?.participants.get(sub.userId)
+        if (entry !== undefined && p !== undefined) {
+          channels.presence.change(entry, p.id, false, () => participantFrame(id, 'offline', { ...p, online: deps.isOnline(p.id) }))
         }
       }
       channels.release(ch)

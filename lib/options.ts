@@ -24,7 +24,13 @@ const Limits = Type.Object({
   }),
   maxBufferedBytes: Type.Integer({ minimum: 1024, default: 8 * 1024 * 1024, description: 'Outbound bytes before a slow socket is closed with 4029' }),
   maxTitleLength: Type.Integer({ minimum: 1, default: 200 }),
-  maxMetadataBytes: Type.Integer({ minimum: 2, default: 4096, description: 'Serialized bytes of a message or conversation `metadata`' })
+  maxMetadataBytes: Type.Integer({ minimum: 2, default: 4096, description: 'Serialized bytes of a message or conversation `metadata`' }),
+  presenceBatchAbove: Type.Integer({
+    minimum: 0,
+    default: 100,
+    description: 'Conversations with more participants than this get presence coalesced: one `presence` frame per presenceIntervalMs instead of a `participant` frame per change'
+  }),
+  presenceIntervalMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 250, description: 'How often a big conversation\'s presence changes go out, at most' })
 }, { additionalProperties: false, default: {} })
 
 /** A token bucket: `max` at once, refilled at `max` per `windowMs`; `max` 0 turns the limit off. */

@@ -26,6 +26,24 @@ export function participantFrame (conversationId: string, event: ParticipantEven
   return encode({ type: 'participant', conversationId, event, participant })
 }
 
+/** Presence in a big conversation (room-presence.ts): the last change of each user since the previous one. */
+export function presenceFrame (conversationId: string, online: string[], offline: string[]): WireFrame {
+  return encode({ type: 'presence', conversationId, online, offline })
+}
+
+/** Lists shared by many `joined` frames (a big conversation's participants), each serialized once. */
+const encoded = new WeakMap<readonly unknown[], Buffer>()
+
+/**
+ * Marks a list that many `joined` frames will carry (room-presence.ts): serialized here, once, and spliced
+ * into each of them by `joinedFrame`. The list is frozen: what was serialized must stay what it holds.
+ */
+export function shareEncoded<T> (list: T[]): T[] {
+  Object.freeze(list)
+  encoded.set(list, Buffer.from(JSON.stringify(list)))
+  return list
+}
+
 export function typingFrame (conversationId: string, participantId: string): WireFrame {
   return encode({ type: 'typing', conversationId, participantId })
 }
@@ -51,14 +69,27 @@ export function streamEndFrame (message: Message, partsJson?: string): WireFrame
   return Buffer.from(`${head.slice(0, -2)},"parts":${partsJson}}}`)
 }
 
-// Replies to one socket: serialized to a string, written to that socket only.
+// Replies to one socket: serialized to a string (a big conversation's `joined`: a buffer), written to that socket only.
 
 export function readyFrame (frame: Omit<ReadyFrame, 'type'>): string {
   return JSON.stringify({ type: 'ready', ...frame } satisfies ReadyFrame)
 }
 
-export function joinedFrame (ref: string | undefined, body: Omit<JoinedFrame, 'type' | 'ref'>): string {
-  return JSON.stringify(withRef({ type: 'joined', ...body } satisfies JoinedFrame, ref))
+export function joinedFrame (ref: string | undefined, body: Omit<JoinedFrame, 'type' | 'ref'>): string | WireFrame {
+  const list = encoded.get(body.conversation.participants)
+  if (list === undefined) return JSON.stringify(withRef({ type: 'joined', ...body } satisfies JoinedFrame, ref))
+  // A big conversation's: the same JSON, with the lists every joiner shares serialized once, spliced in.
+  const { conversationId, conversation, online, ...rest } = body
+  const { participants, ...record } = conversation
+  const head = JSON.stringify({ type: 'joined', conversationId, conversation: record }) // ends with `}}`
+  const tail = JSON.stringify(ref === undefined ? rest : { ...rest, ref }) // starts with `{`
+  const parts = [Buffer.from(`${head.slice(0, -2)},"participants":`), list]
+  if (online === undefined) {
+    parts.push(Buffer.from(`},${tail.slice(1)}`))
+  } else {
+    parts.push(Buffer.from('},"online":'), encoded.get(online) ?? Buffer.from(JSON.stringify(online)), Buffer.from(`,${tail.slice(1)}`))
+  }
+  return Buffer.concat(parts)
 }
 
 export function leftFrame (conversationId: string, ref?: string): string {

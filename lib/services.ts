@@ -63,6 +63,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     cache,
     log,
     fanout,
+    presence: { batchAbove: options.limits.presenceBatchAbove, intervalMs: options.limits.presenceIntervalMs },
     onDeliver (message, remote) { answers.delivered(message, remote) },
     onDeleted (id) { answers.deleted(id) }
   })

@@ -137,6 +137,8 @@ function start (): void {
   client.on('message', onMessage)
   client.on('update', onUpdate)
   client.on('participant', onParticipant)
+  // A big conversation's presence comes coalesced (extension 26); the head counts those it does not list.
+  client.on('presence', (f) => { if (current === f.conversationId) renderHead() })
   client.on('typing', onTyping)
   client.on('error', onClientError)
   onState(client.state)
@@ -403,6 +405,9 @@ function renderHead (): void {
   }
   const people = c.participants.map((p) => el('span', { className: 'who', title: `${p.id} · ${p.role}`, dataset: { id: p.id } },
     el('span', { className: p.online || p.type === 'ai' ? 'dot on' : 'dot' }), p.name, p.type === 'ai' ? el('span', { className: 'tag' }, 'AI') : null))
+  // A big conversation's `joined` lists only its first participants: the rest as a count, with who is online.
+  const more = client.participantCount(c.id) - c.participants.length
+  if (more > 0) people.push(el('span', { className: 'who' }, `+${more} more · ${client.online(c.id).length} online`))
   const who = el('input', { type: 'text', placeholder: 'add by user id', 'aria-label': 'Add a participant by user id', autocomplete: 'off' })
   const add = el('form', { className: 'add', onsubmit: (ev: Event) => { ev.preventDefault(); void addPerson(r, who) } }, who, el('button', { type: 'submit' }, 'Add'))
   head.replaceChildren(back, el('div', { className: 'title' }, el('b', { title: c.title }, c.title !== '' ? c.title : '(untitled)'), el('div', { className: 'people' }, people)), add)

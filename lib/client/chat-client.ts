@@ -1,9 +1,11 @@
-import type { AckFrame, JoinedFrame, ReadyFrame, ServerFrame } from '../schemas/server-frames.ts'
+import type { Participant } from '../schemas/entities.ts'
+import type { AckFrame, JoinedFrame, ParticipantFrame, PresenceFrame, ReadyFrame, ServerFrame } from '../schemas/server-frames.ts'
 import { ConversationLog } from './conversation-log.ts'
 import { Emitter } from './emitter.ts'
 import { ChatClientError } from './errors.ts'
 import { openEventTransport, type StreamFetch } from './event-transport.ts'
 import { ChatRest, type FetchLike } from './rest.ts'
+import { Roster } from './roster.ts'
 import { openSocket, type SocketLike, type WebSocketConstructor } from './socket.ts'
 import type { ChatClientEvents, ChatClientOptions, ChatClientState, ChatTransport, JoinResult, SendAck, SendOptions } from './types.ts'
 
@@ -56,6 +58,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private attempt = 0
   private refs = 0
   private readonly logs = new Map<string, ConversationLog>()
+  /** Who is in each joined conversation, and who is online there. */
+  private readonly rosters = new Map<string, Roster>()
   private readonly outbox = new Map<string, Outgoing>()
   private readonly refsInFlight = new Map<string, Pending>()
   private readonly joinWaiters = new Map<string, JoinWaiter[]>()
@@ -128,6 +132,26 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /** Stops an AI answer; its stream ends with status `cancelled`. */
   cancel (conversationId: string, messageId: string): void {
     this.transmit({ type: 'cancel', conversationId, messageId }, { kind: 'other' })
+  }
+
+  /**
+   * The participants of a joined conversation as the frames told them, with their online flags kept current
+   * (`participant` and `presence` frames); empty before its `joined`. In a big conversation (more than the
+   * server's `limits.presenceBatchAbove` participants) only those `joined` listed and those who joined since:
+   * `participantCount` and `online` cover everyone, and `rest.conversation(id)` lists them all.
+   */
+  participants (conversationId: string): Participant[] {
+    return this.rosters.get(conversationId)?.participants() ?? []
+  }
+
+  /** The ids of a joined conversation's participants online now, in a conversation of any size. */
+  online (conversationId: string): string[] {
+    return this.rosters.get(conversationId)?.online() ?? []
+  }
+
+  /** How many participants a joined conversation has; 0 before its `joined`. */
+  participantCount (conversationId: string): number {
+    return this.rosters.get(conversationId)?.participantCount ?? 0
   }
 
   /** Closes the socket for good; every unsettled promise rejects with CLOSED. */
@@ -247,7 +271,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         this.logs.get(frame.conversationId)?.chunk(frame.messageId, frame.index, frame.part)
         return
       case 'left': return this.dropped(frame.conversationId, frame.ref === undefined ? new ChatClientError('NOT_FOUND', 404, 'no longer a participant, or the conversation was deleted') : undefined)
-      case 'participant': return this.emit('participant', frame)
+      case 'participant': return this.onParticipant(frame)
+      case 'presence': return this.onPresence(frame)
       case 'typing': return this.emit('typing', frame)
       case 'error': return this.onError(frame)
       default:
@@ -264,9 +289,30 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     for (const message of frame.streaming ?? []) log.add(message)
     log.settle(new Set([...frame.messages, ...frame.streaming ?? []].filter((m) => m.status === 'streaming').map((m) => m.id)))
     log.reach(frame.lastSeq)
-    const result = { conversation: frame.conversation, lastSeq: frame.lastSeq }
+    let roster = this.rosters.get(frame.conversationId)
+    if (roster === undefined) this.rosters.set(frame.conversationId, roster = new Roster())
+    roster.joined(frame)
+    const result: JoinResult = { conversation: frame.conversation, lastSeq: frame.lastSeq }
+    if (frame.participantCount !== undefined) result.participantCount = frame.participantCount
+    if (frame.online !== undefined) result.online = frame.online
     this.emit('joined', result)
     this.settleJoin(frame.conversationId, result)
+  }
+
+  private onParticipant (frame: ParticipantFrame): void {
+    this.rosters.get(frame.conversationId)?.participant(frame)
+    this.emit('participant', frame)
+  }
+
+  /**
+   * A big conversation's presence changes, coalesced: `presence` with the frame, then, for each other
+   * participant this client holds a record of, the `participant` event (`online`/`offline`) the change stands for.
+   */
+  private onPresence (frame: PresenceFrame): void {
+    const events = this.rosters.get(frame.conversationId)?.presence(frame) ?? []
+    this.emit('presence', frame)
+    // As with the per-event frames, the user is not told of itself.
+    for (const event of events) if (event.participant.id !== this.ready?.userId) this.emit('participant', event)
   }
 
   private onAck (frame: AckFrame): void {
@@ -311,6 +357,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     if (log === undefined) return
     log.close()
     this.logs.delete(conversationId)
+    this.rosters.delete(conversationId)
     this.emit('left', reason === undefined ? { conversationId } : { conversationId, reason })
   }
 

@@ -1,5 +1,5 @@
 import type { Conversation, Message } from '../schemas/entities.ts'
-import type { ParticipantFrame, ReadyFrame, TypingEventFrame } from '../schemas/server-frames.ts'
+import type { ParticipantFrame, PresenceFrame, ReadyFrame, TypingEventFrame } from '../schemas/server-frames.ts'
 import type { ChatClientError } from './errors.ts'
 import type { FetchLike } from './rest.ts'
 import type { WebSocketConstructor } from './socket.ts'
@@ -57,6 +57,13 @@ export interface SendAck {
 export interface JoinResult {
   conversation: Conversation
   lastSeq: number
+  /**
+   * A big conversation (more than the server's `limits.presenceBatchAbove` participants): how many it has, as
+   * `conversation.participants` lists only the first ones.
+   */
+  participantCount?: number
+  /** With `participantCount`: the ids of the participants online. */
+  online?: string[]
 }
 
 export interface StreamChunk {
@@ -84,7 +91,13 @@ export interface ChatClientEvents {
    * deleted (`reason` NOT_FOUND, also when a rejoin after a reconnect finds it gone).
    */
   left: { conversationId: string, reason?: ChatClientError }
+  /**
+   * Membership (`joined`, `left`) and presence (`online`, `offline`). In a big conversation presence comes
+   * coalesced (`presence`); each change of a participant the client holds a record of comes here too.
+   */
   participant: ParticipantFrame
+  /** A big conversation's presence changes since the previous one (extension 26); `client.online(id)` applies them. */
+  presence: PresenceFrame
   typing: TypingEventFrame
   /** A failure tied to no promise: a rejected frame without a caller, a gap that could not be read yet. */
   error: ChatClientError

@@ -31,6 +31,15 @@ export const JoinedFrame = Type.Object({
   lastSeq: Type.Integer({ minimum: 0 }),
   messages: Type.Array(Message, { description: 'Ascending seq' }),
   recovered: Type.Boolean(),
+  participantCount: Type.Optional(Type.Integer({
+    minimum: 0,
+    description: 'Extension: in a conversation of more than `limits.presenceBatchAbove` participants, how many it has; ' +
+      '`conversation.participants` then lists only the first `presenceBatchAbove` (all of them: GET /chat/conversations/:id)'
+  })),
+  online: Type.Optional(Type.Array(Type.String(), {
+    description: 'Extension: with `participantCount`, the ids of every participant online (as of at most `limits.presenceIntervalMs` ago; ' +
+      'the `presence` frames after `joined` carry the changes since)'
+  })),
   streaming: Type.Optional(Type.Array(Message, {
     description: 'Extension: AI answers still streaming, each with the parts produced so far (whatever `since` was); ' +
       'live `stream.chunk` frames go on from index = parts.length'
@@ -56,6 +65,16 @@ export const ParticipantFrame = Type.Object({
   conversationId: Type.String(),
   event: ParticipantEvent,
   participant: Participant
+})
+
+export const PresenceFrame = Type.Object({
+  type: Type.Literal('presence'),
+  conversationId: Type.String(),
+  online: Type.Array(Type.String(), { description: 'Participants whose last presence change since the previous frame was `online`' }),
+  offline: Type.Array(Type.String(), { description: 'Participants whose last presence change since the previous frame was `offline`' })
+}, {
+  description: 'Extension: presence in a conversation of more than `limits.presenceBatchAbove` participants, the ' +
+    'changes of one `limits.presenceIntervalMs` in one frame instead of a `participant` online/offline frame each'
 })
 
 export const TypingEventFrame = Type.Object({ type: Type.Literal('typing'), conversationId: Type.String(), participantId: Type.String() })
@@ -94,6 +113,7 @@ export const ServerFrames = {
   ack: AckFrame,
   message: MessageFrame,
   participant: ParticipantFrame,
+  presence: PresenceFrame,
   typing: TypingEventFrame,
   'stream.start': StreamStartFrame,
   'stream.chunk': StreamChunkFrame,
@@ -109,6 +129,7 @@ export type AckFrame = Static<typeof AckFrame>
 export type MessageFrame = Static<typeof MessageFrame>
 export type ParticipantEvent = Static<typeof ParticipantEvent>
 export type ParticipantFrame = Static<typeof ParticipantFrame>
+export type PresenceFrame = Static<typeof PresenceFrame>
 export type TypingEventFrame = Static<typeof TypingEventFrame>
 export type StreamStartFrame = Static<typeof StreamStartFrame>
 export type StreamChunkFrame = Static<typeof StreamChunkFrame>

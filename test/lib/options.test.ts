@@ -179,7 +179,9 @@ t.test('defaults are filled in', async (t) => {
     maxPendingSends: 1000,
     maxBufferedBytes: 8 * 1024 * 1024,
     maxTitleLength: 200,
-    maxMetadataBytes: 4096
+    maxMetadataBytes: 4096,
+    presenceBatchAbove: 100,
+    presenceIntervalMs: 250
   })
   t.same(o.rateLimit, {
     max: 300,
