@@ -59,7 +59,7 @@ export function createChannels (deps: {
   const channels = new Map<string, Channel>()
   // With one instance there is nobody to tell: nothing is serialized for the fan-out.
   const shared = fanout.shared
-  const presence = createRoomPresence(deps.presence ?? { batchAbove: 100, intervalMs: 250 }, broadcast)
+  const presence = createRoomPresence(deps.presence ?? { batchAbove: 100, intervalMs: 500 }, broadcast)
 
   function onDeliver (message: Message, remote: boolean): void {
     cache.putMessage(message)

@@ -30,7 +30,7 @@ const Limits = Type.Object({
     default: 100,
     description: 'Conversations with more participants than this get presence coalesced: one `presence` frame per presenceIntervalMs instead of a `participant` frame per change'
   }),
-  presenceIntervalMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 250, description: 'How often a big conversation\'s presence changes go out, at most' })
+  presenceIntervalMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 500, description: 'How often a big conversation\'s presence changes go out, at most' })
 }, { additionalProperties: false, default: {} })
 
 /** A token bucket: `max` at once, refilled at `max` per `windowMs`; `max` 0 turns the limit off. */

@@ -181,7 +181,7 @@ t.test('defaults are filled in', async (t) => {
     maxTitleLength: 200,
     maxMetadataBytes: 4096,
     presenceBatchAbove: 100,
-    presenceIntervalMs: 250
+    presenceIntervalMs: 500
   })
   t.same(o.rateLimit, {
     max: 300,
