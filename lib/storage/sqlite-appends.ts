@@ -27,8 +27,8 @@ export interface SqliteAppendsDeps {
 /**
  * Group commit for SQLite's appends. Every transaction pays a commit (the WAL written, a lock taken and given
  * back); better-sqlite3 runs one at a time, so appends called in the same turn of the event loop (a socket's
- * pipelined sends, several sockets' frames read together) would otherwise each pay one. Here they wait for the
- * end of the turn and go in one transaction, in the order they were called, so seqs follow the calls. A
+ * pipelined sends, several sockets' frames read together) would otherwise each pay one. Here the first of a
+ * turn goes at once, and those after it wait for the end of the turn and go in one transaction, in the order they were called, so seqs follow the calls. A
  * caller's promise settles only after the commit. When the batch's transaction fails for a reason one row may
  * have caused (a conversation deleted, a size limit), nothing of it was stored and its appends go again one by
  * one, each with its own answer; when the database itself is down (locked too long, file gone), every one of
@@ -72,7 +72,6 @@ export function createSqliteAppends (deps: SqliteAppendsDeps) {
   }
 
   async function flush (): Promise<void> {
-    scheduled = false
     running = true
     try {
       // Appends that arrive while a batch waits for the lock form the next one.
@@ -88,7 +87,13 @@ export function createSqliteAppends (deps: SqliteAppendsDeps) {
         waiting.push({ conversationId, draft, reply, resolve, reject })
         if (running || scheduled) return
         scheduled = true
-        setImmediate(() => { flush().catch(() => {}) }) // never rejects: each append is answered either way
+        // The first append of a turn goes at once (no added latency when appends are few); those that
+        // follow in the same turn wait for its end and go together.
+        flush().catch(() => {}) // never rejects: each append is answered either way
+        setImmediate(() => {
+          scheduled = false
+          if (!running && waiting.length > 0) flush().catch(() => {})
+        })
       })
     }
   }
