@@ -16,6 +16,8 @@ import type { ResolvedOptions } from './options.ts'
 import type { HumanSocket } from './participants/human.ts'
 import type { ChatUser } from './schemas/entities.ts'
 import type { ClientFrame, JoinFrame, SendFrame } from './schemas/frames.ts'
+import { ReplyOrder, SendPipeline } from './send-pipeline.ts'
+import type { AppendResult } from './storage/types.ts'
 
 export const CLOSE_NORMAL = 1000
 export const CLOSE_GOING_AWAY = 1001
@@ -76,9 +78,14 @@ function uncorkAll (): void {
 /** Frames a handler may process back to back before letting I/O (and other sockets) run. */
 const FRAMES_PER_TURN = 32
 
+/** Most sends of one socket on their way to storage at once (and at most a quarter of limits.maxPendingSends). */
+const MAX_PIPELINED_SENDS = 128
+
 /**
- * One WebSocket. Frames are handled one at a time in arrival order, so a socket's sends are acknowledged in
- * the order it sent them and its limits hold. Everything it starts stops when it closes.
+ * One WebSocket. Frames are taken in arrival order and their replies go out in that order. Consecutive `send`
+ * frames into one conversation go to storage without waiting for each other's ack (send-pipeline.ts: stores
+ * started in frame order, so seqs follow the frames); any other frame waits until the sends before it are over,
+ * and is handled alone. Everything it starts stops when it closes.
  */
 export class ChatConnection implements HumanSocket {
   readonly id = newId()
@@ -103,6 +110,14 @@ export class ChatConnection implements HumanSocket {
   private frameMs = 1
   private expiry: NodeJS.Timeout | undefined
   private readonly subscriptions = new Map<string, SocketSubscription>()
+  /** Replies in frame order, whichever frame is ready first. */
+  private readonly replies = new ReplyOrder()
+  private readonly pipeline: SendPipeline
+  private readonly pipelineDepth: number
+  /** The loop waiting for a send to be over or a frame to arrive. */
+  private wakers: Array<() => void> = []
+  /** When the last reply went out (frameMs). */
+  private lastDone = 0
   /** @internal cleared by uncork() */
   corked = false
 
@@ -114,6 +129,14 @@ export class ChatConnection implements HumanSocket {
     this.user = user
     this.ip = ip
     this.ctx = ctx
+    this.pipeline = new SendPipeline({
+      manager: ctx.manager,
+      user,
+      ack: (frame, result) => { this.ack(frame, result) },
+      fail: (err, ref) => { this.fail(err, ref) },
+      settled: () => { this.nudge() }
+    })
+    this.pipelineDepth = Math.max(1, Math.min(MAX_PIPELINED_SENDS, Math.floor(ctx.options.limits.maxPendingSends / 4)))
     // Listeners go on before anything else can happen on this socket.
     socket.on('message', (data, isBinary) => { this.receive(data, isBinary) })
     socket.on('pong', () => { this.alive = true })
@@ -268,16 +291,49 @@ export class ChatConnection implements HumanSocket {
 
   private enqueue (entry: Queued): void {
     this.queue.push(entry)
-    if (!this.busy) {
-      this.loop().catch((err: unknown) => { this.ctx.log.error({ err, userId: this.user.id }, 'chat socket loop failed') })
+    if (this.busy) {
+      this.nudge()
+      return
     }
+    this.loop().catch((err: unknown) => { this.ctx.log.error({ err, userId: this.user.id }, 'chat socket loop failed') })
+  }
+
+  /** Wakes the loop: a send is over, a frame arrived, or the socket closed. */
+  private nudge (): void {
+    for (const wake of this.wakers.splice(0)) wake()
+  }
+
+  /** Resolves once `ready()` holds, or the socket is closed. */
+  private async until (ready: () => boolean): Promise<void> {
+    while (!ready() && !this.closed) await new Promise<void>((resolve) => { this.wakers.push(resolve) })
+  }
+
+  /**
+   * Writes a frame's reply once those of the frames before it are out (see ReplyOrder), and counts the frame
+   * handled: undefined when written now, else a promise resolved once written.
+   */
+  private reply (slot: number, started: number, write: () => void): Promise<void> | undefined {
+    return this.replies.settle(slot, () => {
+      write()
+      const now = performance.now()
+      this.frameMs = this.frameMs * 0.9 + (now - Math.max(started, this.lastDone)) * 0.1
+      this.lastDone = now
+      this.done++
+      this.wakeDrain()
+    })
   }
 
   private async loop (): Promise<void> {
     this.busy = true
     let handled = 0
     try {
-      while (this.queue.length > 0 && !this.closed) {
+      while (!this.closed) {
+        if (this.queue.length === 0) {
+          if (this.pipeline.size === 0) break
+          // Sends are still being stored: the loop stays busy (a drain waits for them) and takes what arrives.
+          await this.until(() => this.queue.length > 0 || this.pipeline.size === 0)
+          continue
+        }
         // A burst of frames that never waits on I/O would hold every reply until the whole burst is done.
         if (++handled % FRAMES_PER_TURN === 0) {
           await new Promise(setImmediate)
@@ -286,23 +342,27 @@ export class ChatConnection implements HumanSocket {
         const entry = this.queue.shift() as Queued
         this.queuedBytes -= entry.bytes
         this.taken++
+        const slot = this.replies.open()
+        const started = performance.now()
         if ('error' in entry) {
-          this.fail(entry.error, entry.ref)
-          this.done++
-          this.wakeDrain()
+          this.reply(slot, started, () => { this.fail(entry.error, entry.ref) })
           continue
         }
-        const started = performance.now()
         let frame: ClientFrame | undefined
         try {
           frame = 'frame' in entry ? entry.frame : parseClientFrame(entry.text)
-          await this.handle(frame)
+          if (frame.type === 'send') {
+            await this.send(frame, slot, started)
+          } else {
+            // Any other frame waits for the sends before it (a join lists them) and is handled alone.
+            await this.until(() => this.pipeline.size === 0)
+            await this.handle(frame)
+            this.reply(slot, started, () => {})
+          }
         } catch (err) {
-          this.fail(err, frame?.ref)
+          const ref = frame?.ref
+          this.reply(slot, started, () => { this.fail(err, ref) })
         }
-        this.frameMs = this.frameMs * 0.9 + (performance.now() - started) * 0.1
-        this.done++
-        this.wakeDrain()
       }
     } finally {
       this.busy = false
@@ -363,7 +423,8 @@ export class ChatConnection implements HumanSocket {
     this.expiry = setTimeout(() => { this.expireAt(at) }, Math.min(left, MAX_TIMER_MS)).unref()
   }
 
-  private async handle (frame: ClientFrame): Promise<void> {
+  /** Every frame but a send (those go through send()). */
+  private async handle (frame: Exclude<ClientFrame, SendFrame>): Promise<void> {
     const { manager } = this.ctx
     switch (frame.type) {
       case 'join':
@@ -377,8 +438,6 @@ export class ChatConnection implements HumanSocket {
         this.write(leftFrame(frame.conversationId, frame.ref))
         return
       }
-      case 'send':
-        return await this.send(frame)
       case 'typing':
         return await manager.typing(this.user, frame.conversationId)
       case 'cancel':
@@ -427,22 +486,36 @@ export class ChatConnection implements HumanSocket {
     return { sub, result }
   }
 
-  private async send (frame: SendFrame): Promise<void> {
-    const { manager } = this.ctx
+  /**
+   * Puts a send in the pipeline (send-pipeline.ts); its reply is written in its turn. It first waits for the
+   * sends in flight into another conversation (the pipeline holds one conversation's), for all of them when
+   * this socket must first subscribe, and for room (pipelineDepth).
+   */
+  private async send (frame: SendFrame, slot: number, started: number): Promise<void> {
+    const { pipeline } = this
+    const empty = (): boolean => pipeline.size === 0
+    if (pipeline.conversationId !== frame.conversationId) await this.until(empty)
     if (!this.subscriptions.has(frame.conversationId)) {
+      await this.until(empty)
       // A socket that sends into a conversation gets its frames, joined or not (from now on, no history).
       const joined = await this.subscribe(frame.conversationId, Number.MAX_SAFE_INTEGER, true)
-      if (joined === undefined) return
+      if (joined === undefined) {
+        this.reply(slot, started, () => {})
+        return
+      }
       joined.sub.open(joined.result.lastSeq)
     }
-    await manager.send(this.user, frame, ({ message }) => {
-      this.write(ackFrame(frame.ref, {
-        conversationId: frame.conversationId,
-        clientMessageId: frame.clientMessageId,
-        messageId: message.id,
-        seq: message.seq
-      }))
-    })
+    await this.until(() => pipeline.size < this.pipelineDepth)
+    pipeline.add(frame, (write) => this.reply(slot, started, write))
+  }
+
+  private ack (frame: SendFrame, { message }: AppendResult): void {
+    this.write(ackFrame(frame.ref, {
+      conversationId: frame.conversationId,
+      clientMessageId: frame.clientMessageId,
+      messageId: message.id,
+      seq: message.seq
+    }))
   }
 
   private fail (thrown: unknown, ref: string | undefined): void {
@@ -463,6 +536,7 @@ export class ChatConnection implements HumanSocket {
     clearTimeout(this.expiry)
     this.queue.length = 0
     this.queuedBytes = 0
+    this.nudge()
     this.ctx.onClose(this) // first, so presence sees this socket gone
     for (const [id, sub] of this.subscriptions) this.ctx.manager.leave(sub, id)
     this.subscriptions.clear()

@@ -41,6 +41,11 @@ const SYSTEM_SENDER = { id: 'system', name: 'system', type: 'system' as const }
 
 export type ConversationManager = ReturnType<typeof createConversationManager>
 
+/** A send that passed its checks (conversationManager.prepareSend), or the stored first of a repeat. */
+export type PreparedSend =
+  | { user: ChatUser, input: SendInput, entry: CachedConversation }
+  | { repeat: AppendResult }
+
 /**
  * Every rule about conversations, shared by the socket and REST: who may see and do what, limits, and the
  * order of a message's life — seq assigned and stored by storage, then acknowledged, then delivered.
@@ -100,7 +105,8 @@ export function createConversationManager (deps: {
   async function append (
     entry: CachedConversation, draft: MessageDraft,
     opts: {
-      onStored?: (result: AppendResult) => void
+      /** Runs once stored; a promise it returns holds the delivery until it resolves. */
+      onStored?: (result: AppendResult) => void | Promise<void>
       extra?: WireFrame[]
       waitForDelivery?: boolean
       reply?: ReplyFor
@@ -120,10 +126,11 @@ export function createConversationManager (deps: {
     } finally {
       storeMs = storeMs * 0.95 + end() * 50 // smoothed ms per store (x1000 x0.05): how long a busy conversation needs
     }
-    ch.inflight--
     if (result.created) metrics.messages.inc({ kind: draft.kind })
     else metrics.duplicates.inc()
-    opts.onStored?.(result)
+    const held = opts.onStored?.(result)
+    if (held !== undefined) await held // counted in flight meanwhile: the channel stays open for it
+    ch.inflight--
     opts.settle?.(result) // before delivery: the answer starts as the question goes out
     if (result.created) {
       if (opts.waitForDelivery === true) {
@@ -183,6 +190,79 @@ export function createConversationManager (deps: {
     await member(user, id)
     if (storage.searchMessages === undefined) throw new CHAT_ERR_NOT_IMPLEMENTED(`the ${storage.name} storage does not search messages`)
     return await storage.searchMessages(id, query)
+  }
+
+  /**
+   * A send's checks, before anything is stored: membership, limits, the user's message budget (a Redis round
+   * trip with the shared counter). Several may run at once: nothing here decides the message's place.
+   */
+  async function prepareSend (user: ChatUser, input: SendInput): Promise<PreparedSend> {
+    const entry = await member(user, input.conversationId)
+    if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
+    checkContent(input.content, limits)
+    checkMetadata(input.metadata, limits)
+    const wait = await limiter.take(user.id)
+    if (wait > 0) {
+      // A retry of a stored message is answered with it, limit or not: dedupe is a guarantee.
+      const first = await storage.findMessageByClientId(input.conversationId, user.id, input.clientMessageId)
+      if (first === null) throw withRetryAfter(new CHAT_ERR_RATE_LIMITED('messages'), wait)
+      return { repeat: { message: first, created: false } }
+    }
+    return { user, input, entry }
+  }
+
+  /**
+   * A prepared send's store, started before this returns (storage.appendMessage is called synchronously), so
+   * sends stored one after another reach the storage in that order, and an ordered storage (every one here:
+   * a queue or a lane per conversation) gives them seqs in that order. `onStored` runs after the store and
+   * before delivery (the ack); a promise it returns holds the delivery until it resolves (the socket's replies
+   * go in frame order, an ack before its message). A send the AI answers stores its answer's placeholder in
+   * the same step, which not every storage orders among plain appends: it is `answered`, and its store first
+   * waits for `before` (the earlier sends of its socket, stored).
+   */
+  function storeSend (
+    prepared: PreparedSend,
+    onStored?: (result: AppendResult) => void | Promise<void>,
+    before?: () => Promise<void>
+  ): { done: Promise<AppendResult>, answered: boolean } {
+    if ('repeat' in prepared) {
+      metrics.duplicates.inc()
+      const held = onStored?.(prepared.repeat)
+      return { done: held === undefined ? Promise.resolve(prepared.repeat) : held.then(() => prepared.repeat), answered: false }
+    }
+    const { user, input, entry } = prepared
+    const draft: MessageDraft = {
+      id: newId(),
+      kind: 'text',
+      sender: { id: user.id, name: user.name, type: 'human' },
+      content: input.content,
+      clientMessageId: input.clientMessageId,
+      createdAt: new Date().toISOString()
+    }
+    if (input.metadata !== undefined) draft.metadata = input.metadata
+    // Overload: AI work is shed first (no new answers, running ones end); only then are human sends refused.
+    const pending = channels.peek(input.conversationId)?.inflight ?? 0
+    const overloaded = pending >= limits.maxPendingSends / 2
+    if (overloaded) claims.shed(input.conversationId)
+    if (pending >= limits.maxPendingSends) {
+      limiter.refund(user.id)
+      return { done: Promise.reject(withRetryAfter(new CHAT_ERR_CONVERSATION_BUSY(), Math.max(100, Math.ceil(pending * storeMs)))), answered: false }
+    }
+    const reply = overloaded ? undefined : claims.claim(entry, draft)
+    const done = (async () => {
+      let result: AppendResult
+      try {
+        if (reply !== undefined && before !== undefined) await before()
+        result = await append(entry, draft, { onStored, reply, settle: (r) => { claims.settle(draft, r) } })
+      } catch (err) {
+        claims.settle(draft, undefined)
+        limiter.refund(user.id) // not stored (storage down): a retry is not charged twice
+        throw err
+      }
+      if (!result.created) limiter.refund(user.id)
+      return result
+    })()
+    return { done, answered: reply !== undefined }
   }
 
   const live = createLive({ storage, cache, channels, limits, member, view, isOnline: deps.isOnline, agents })
@@ -326,52 +406,11 @@ export function createConversationManager (deps: {
 
     /** Stores a human message; `onStored` runs after the store and before delivery (the socket's ack). */
     async send (user: ChatUser, input: SendInput, onStored?: (result: AppendResult) => void): Promise<AppendResult> {
-      const entry = await member(user, input.conversationId)
-      if (entry.record.closedAt !== undefined) throw new CHAT_ERR_FORBIDDEN('the conversation is closed')
-      checkContent(input.content, limits)
-      checkMetadata(input.metadata, limits)
-      const wait = await limiter.take(user.id)
-      if (wait > 0) {
-        // A retry of a stored message is answered with it, limit or not: dedupe is a guarantee.
-        const first = await storage.findMessageByClientId(input.conversationId, user.id, input.clientMessageId)
-        if (first === null) throw withRetryAfter(new CHAT_ERR_RATE_LIMITED('messages'), wait)
-        const repeat = { message: first, created: false }
-        metrics.duplicates.inc()
-        onStored?.(repeat)
-        return repeat
-      }
-      const draft: MessageDraft = {
-        id: newId(),
-        kind: 'text',
-        sender: { id: user.id, name: user.name, type: 'human' },
-        content: input.content,
-        clientMessageId: input.clientMessageId,
-        createdAt: new Date().toISOString()
-      }
-      if (input.metadata !== undefined) draft.metadata = input.metadata
-      // Overload: AI work is shed first (no new answers, running ones end); only then are human sends refused.
-      const pending = channels.peek(input.conversationId)?.inflight ?? 0
-      const overloaded = pending >= limits.maxPendingSends / 2
-      if (overloaded) claims.shed(input.conversationId)
-      if (pending >= limits.maxPendingSends) {
-        limiter.refund(user.id)
-        throw withRetryAfter(new CHAT_ERR_CONVERSATION_BUSY(), Math.max(100, Math.ceil(pending * storeMs)))
-      }
-      let result: AppendResult
-      try {
-        result = await append(entry, draft, {
-          onStored,
-          reply: overloaded ? undefined : claims.claim(entry, draft),
-          settle: (r) => { claims.settle(draft, r) }
-        })
-      } catch (err) {
-        claims.settle(draft, undefined)
-        limiter.refund(user.id) // not stored (storage down): a retry is not charged twice
-        throw err
-      }
-      if (!result.created) limiter.refund(user.id)
-      return result
+      return await storeSend(await prepareSend(user, input), onStored).done
     },
+
+    prepareSend,
+    storeSend,
 
     messages,
     search,
