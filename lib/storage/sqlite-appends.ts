@@ -26,10 +26,10 @@ export interface SqliteAppendsDeps {
 
 /**
  * Group commit for SQLite's appends. Every transaction pays a commit (the WAL written, a lock taken and given
- * back); better-sqlite3 runs one at a time, so appends called in the same turn of the event loop (a socket's
- * pipelined sends, several sockets' frames read together) would otherwise each pay one. Here the first of a
- * turn goes at once, and those after it wait for the end of the turn and go in one transaction, in the order they were called, so seqs follow the calls. A
- * caller's promise settles only after the commit. When the batch's transaction fails for a reason one row may
+ * back); better-sqlite3 runs one at a time, so appends called in the same tick (a socket's pipelined sends,
+ * the frames of one read) would otherwise each pay one. Here they wait for the end of the tick (no turn of
+ * the event loop: process.nextTick, after the tick's promise callbacks) and go in one transaction, in the
+ * order they were called, so seqs follow the calls. A caller's promise settles only after the commit. When the batch's transaction fails for a reason one row may
  * have caused (a conversation deleted, a size limit), nothing of it was stored and its appends go again one by
  * one, each with its own answer; when the database itself is down (locked too long, file gone), every one of
  * them fails with that error.
@@ -71,29 +71,33 @@ export function createSqliteAppends (deps: SqliteAppendsDeps) {
     settle(batch, results)
   }
 
+  /** One batch: what waits now; what arrives meanwhile (a lock being waited for) is the next one. */
   async function flush (): Promise<void> {
+    scheduled = false
     running = true
     try {
-      // Appends that arrive while a batch waits for the lock form the next one.
-      while (waiting.length > 0) await store(waiting.splice(0, MAX_BATCH))
+      await store(waiting.splice(0, MAX_BATCH))
     } finally {
       running = false
+      if (waiting.length > 0) schedule()
     }
+  }
+
+  /**
+   * At the end of the current tick, once its promise callbacks have run: the appends of the frames handled in
+   * it (a socket's pipelined sends) are all there, and nothing waits for another turn of the event loop.
+   */
+  function schedule (): void {
+    if (scheduled) return
+    scheduled = true
+    process.nextTick(() => { flush().catch(() => {}) }) // never rejects: each append is answered either way
   }
 
   return {
     append (conversationId: string, draft: MessageDraft, reply?: ReplyFor): Promise<AppendResult> {
       return new Promise((resolve, reject) => {
         waiting.push({ conversationId, draft, reply, resolve, reject })
-        if (running || scheduled) return
-        scheduled = true
-        // The first append of a turn goes at once (no added latency when appends are few); those that
-        // follow in the same turn wait for its end and go together.
-        flush().catch(() => {}) // never rejects: each append is answered either way
-        setImmediate(() => {
-          scheduled = false
-          if (!running && waiting.length > 0) flush().catch(() => {})
-        })
+        if (!running) schedule()
       })
     }
   }
