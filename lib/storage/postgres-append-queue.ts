@@ -21,9 +21,10 @@ interface Waiting {
 /**
  * Group commit for appends. Every statement that stores messages pays a commit (a WAL flush), and holds the
  * row lock of each conversation it writes until that flush is done; writers to one conversation queue on
- * that lock anyway. So an append that finds nothing in flight goes at once (no timer, no added latency),
- * and the appends that arrive while statements are in flight wait here and go together: one round trip and
- * one commit for the lot, seqs in arrival order per conversation.
+ * that lock anyway. So an append that finds nothing in flight goes at the end of the current tick (no timer:
+ * the appends its caller starts in the same tick, a socket's pipelined sends, go with it), and the appends
+ * that arrive while statements are in flight wait here and go together: one round trip and one commit for
+ * the lot, seqs in arrival order per conversation.
  *
  * At most `maxInFlight` statements are in flight, and at most one per conversation: a batch takes every
  * waiting conversation that has none in flight, up to `maxBatch` appends. A conversation whose statement
@@ -36,6 +37,12 @@ export function createAppendQueue (send: SendBatch, opts: { maxBatch: number, ma
   const busy = new Set<string>()
   let inFlight = 0
   let turnPending = false
+  let tickPending = false
+
+  function pumpAtTickEnd (): void {
+    tickPending = false
+    if (!turnPending) pump()
+  }
 
   /** The next batch: waiting appends of conversations with nothing in flight, oldest conversation first. */
   function take (): Array<{ conversationId: string, w: Waiting }> {
@@ -89,7 +96,10 @@ export function createAppendQueue (send: SendBatch, opts: { maxBatch: number, ma
         const queue = waiting.get(conversationId)
         if (queue === undefined) waiting.set(conversationId, [{ draft, resolve, reject }])
         else queue.push({ draft, resolve, reject })
-        if (!turnPending) pump()
+        if (!turnPending && !tickPending) {
+          tickPending = true
+          process.nextTick(pumpAtTickEnd)
+        }
       })
     }
   }
