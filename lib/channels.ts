@@ -83,6 +83,9 @@ export function createChannels (deps: {
       for (const sub of ch.close()) sub.ended()
       return
     }
+    // Taken off without a presence change (they are no participant any more): a change of theirs still waiting
+    // in a big conversation's batch must not go out after their `left`.
+    presence.drop(id, userId)
     for (const sub of [...ch.subscribers]) {
       if (sub.userId === userId) {
         ch.remove(sub)
@@ -177,6 +180,8 @@ export function createChannels (deps: {
     },
     changed (id, change = {}) {
       presence.stale(id)
+      // Before the `left` goes out: nothing of the removed user's waits to follow it.
+      if (change.removed !== undefined) presence.drop(id, change.removed)
       if (shared) fanout.publish({ type: 'changed', conversationId: id, ...change })
     },
     receive,

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import { PassThrough } from 'node:stream'
-import { CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED } from './connection.ts'
+import { CLOSE_HEARTBEAT, CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED } from './connection.ts'
 import type { ConnectionRegistry, LiveConnection } from './connections.ts'
 import type { ConversationManager } from './conversations.ts'
 import type { WireFrame } from './delivery.ts'
@@ -53,7 +53,11 @@ export class EventStream implements LiveConnection {
   readonly ip: string | undefined
   /** The conversation it carries; undefined for a stream of the user's notices only. */
   readonly conversationId: string | undefined
-  /** A stream cannot answer a ping: it stays alive while it takes its writes (a dead peer is a slow consumer). */
+  /**
+   * A stream cannot answer a ping: it stays alive while its peer takes its bytes. A peer that vanished without
+   * FIN or RST (or stopped reading) takes none: when bytes waited unsent through two heartbeats with none of
+   * them reaching the kernel, the stream is ended (the socket's 4008), long before TCP would give up.
+   */
   alive = true
   /** What the reply sends. */
   readonly body = new PassThrough()
@@ -64,6 +68,11 @@ export class EventStream implements LiveConnection {
   private scheduled = false
   private closed = false
   private expiry: NodeJS.Timeout | undefined
+  /** At the last heartbeat: bytes the connection had handed to the kernel, and bytes still waiting here. */
+  private sent = 0
+  private waiting = 0
+  /** Heartbeats in a row that found bytes waiting and none sent since the one before. */
+  private stalls = 0
   /** What a subscription writes to: this stream, with the seq as the event's id. */
   private readonly owner: SubscriptionOwner
 
@@ -84,6 +93,10 @@ export class EventStream implements LiveConnection {
     this.body.once('close', () => { this.dispose() })
     this.body.on('error', (err) => { ctx.log.debug({ err, userId: user.id }, 'chat event stream error') })
     const { limits, heartbeatMs } = ctx.options
+    // TCP keepalive as well: an idle connection to a vanished peer is found by the kernel too.
+    try {
+      res.socket?.setKeepAlive(true, heartbeatMs)
+    } catch {} // an HTTP/2 stream's socket cannot be configured
     this.event(readyFrame({
       userId: user.id,
       connectionId: this.id,
@@ -138,8 +151,22 @@ export class EventStream implements LiveConnection {
     if (this.conversationId === undefined) this.event(frame)
   }
 
-  /** The heartbeat: a comment line, so proxies see traffic. */
+  /**
+   * The heartbeat: a comment line, so proxies see traffic. The stream is alive while its bytes move: when bytes
+   * waited at the previous heartbeat and at this one, and none reached the kernel in between, twice in a row,
+   * the peer is gone (or reads nothing): the stream is ended as a socket that missed its pong (4008).
+   */
   ping (): void {
+    if (this.closed) return
+    const { sent, waiting } = this.progress()
+    const stalled = waiting > 0 && this.waiting > 0 && sent === this.sent && waiting >= this.waiting
+    this.sent = sent
+    this.waiting = waiting
+    this.stalls = stalled ? this.stalls + 1 : 0
+    if (this.stalls >= 2) {
+      this.close(CLOSE_HEARTBEAT, 'heartbeat timeout')
+      return
+    }
     this.alive = true
     this.queue(HEARTBEAT)
   }
@@ -148,18 +175,19 @@ export class EventStream implements LiveConnection {
     this.flush()
   }
 
-  /** Once registered: the stream ends when the user's token expires. */
+  /** Once registered: the stream ends when the user's token expires. Nothing to arm on a stream already closed. */
   start (): void {
+    if (this.closed) return
     if (this.user.expiresAt !== undefined) this.expireAt(this.user.expiresAt)
   }
 
   /**
-   * Ends the stream with an `event: close` saying the code a socket would have closed with. A slow consumer
-   * gets nothing more: its connection is cut.
+   * Ends the stream with an `event: close` saying the code a socket would have closed with. A slow consumer, or
+   * a peer that takes no bytes (heartbeat), gets nothing more: it would not be delivered; its connection is cut.
    */
   close (code: number, reason: string): void {
     if (this.closed) return
-    if (code === CLOSE_SLOW_CONSUMER) {
+    if (code === CLOSE_SLOW_CONSUMER || code === CLOSE_HEARTBEAT) {
       this.dispose()
       this.body.destroy()
       this.res.destroy()
@@ -187,6 +215,17 @@ export class EventStream implements LiveConnection {
     const out = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks)
     this.chunks = []
     this.body.write(out)
+  }
+
+  /**
+   * How the bytes move: `sent`, what the connection handed to the kernel so far (its bytes written, less those
+   * still queued in it); `waiting`, what is still queued here (the reply and the stream feeding it).
+   */
+  private progress (): { sent: number, waiting: number } {
+    const waiting = this.res.writableLength + this.body.writableLength + this.body.readableLength
+    const socket = this.res.socket
+    if (socket === null || socket === undefined) return { sent: this.sent, waiting }
+    return { sent: (socket.bytesWritten ?? 0) - socket.writableLength, waiting }
   }
 
   /** One frame as an event: `id: <seq>` for a frame that carries a message (or a `joined`), then its JSON. */

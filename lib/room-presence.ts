@@ -25,6 +25,11 @@ export interface RoomPresence {
    * and after each batch went out, so a joiner misses no change (below).
    */
   snapshot (entry: CachedConversation, build: () => Participant[]): JoinedParticipants
+  /**
+   * The user was removed from the conversation (their subscriptions ended without a presence change): their
+   * change still waiting in the batch is dropped, so no `presence` frame after their `left` lists them.
+   */
+  drop (id: string, userId: string): void
   /** Membership changed, or another instance's `presence` frame came: the next `joined` builds the list anew. */
   stale (id: string): void
   /** The conversation's live channel is gone here: sends what its batch holds, forgets its list. */
@@ -126,6 +131,14 @@ export function createRoomPresence (opts: RoomPresenceOptions, send: (id: string
         snapshots.set(id, snap)
       }
       return snap
+    },
+    drop (id, userId) {
+      const batch = batches.get(id)
+      if (batch === undefined || !batch.changes.delete(userId)) return
+      if (batch.changes.size > 0) return
+      // Nothing left to tell: no empty frame.
+      batches.delete(id)
+      clearTimeout(batch.timer)
     },
     stale (id) {
       snapshots.delete(id)

@@ -74,6 +74,11 @@ export function openEventTransport (base: string, token: string | undefined, fet
   close: (code: number) => void
 }): SocketLike {
   const streams = new Map<string | undefined, Stream>()
+  /**
+   * Per conversation, the last of its posts: each starts once the one before it has its reply, so sends are
+   * stored, and acked, in the order they were sent, as a socket's frames are.
+   */
+  const chains = new Map<string, Promise<void>>()
   let ended = false
   let heartbeatMs = 30_000
 
@@ -160,9 +165,14 @@ export function openEventTransport (base: string, token: string | undefined, fet
     run().catch(() => { if (!gone() && !stream.done) end(DROPPED) })
   }
 
-  /** A client frame over REST; the reply becomes the socket's reply (`ack`, or an `error` with the ref). */
-  function post (path: string, body: unknown, ref: string | undefined, reply?: (res: StreamResponse) => Promise<void>): void {
+  /**
+   * A client frame over REST, after the conversation's posts before it got their replies; the reply becomes the
+   * socket's reply (`ack`, or an `error` with the ref). Once the transport ended, the rest of the chain is not
+   * sent: the client resends what was not acked over the next one.
+   */
+  function post (conversationId: string, path: string, body: unknown, ref: string | undefined, reply?: (res: StreamResponse) => Promise<void>): void {
     const run = async (): Promise<void> => {
+      if (ended) return
       const res = await fetchImpl(`${base}${path}`, {
         method: 'POST',
         headers: headers(body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -177,7 +187,11 @@ export function openEventTransport (base: string, token: string | undefined, fet
       if (refused === undefined) end(DROPPED)
       else deliver(refused)
     }
-    run().catch(() => { end(DROPPED) })
+    const before = chains.get(conversationId) ?? Promise.resolve()
+    const last: Promise<void> = before.then(run).catch(() => { end(DROPPED) }).finally(() => {
+      if (chains.get(conversationId) === last) chains.delete(conversationId)
+    })
+    chains.set(conversationId, last)
   }
 
   open(undefined, undefined, undefined)
@@ -204,17 +218,17 @@ export function openEventTransport (base: string, token: string | undefined, fet
         }
         case 'send': {
           const { clientMessageId, content, metadata } = frame
-          post(`/conversations/${id}/messages`, metadata === undefined ? { clientMessageId, content } : { clientMessageId, content, metadata }, ref, async (res) => {
+          post(frame.conversationId, `/conversations/${id}/messages`, metadata === undefined ? { clientMessageId, content } : { clientMessageId, content, metadata }, ref, async (res) => {
             const message = JSON.parse(await res.text()) as { id: string, seq: number }
             deliver({ type: 'ack', conversationId: frame.conversationId, clientMessageId, messageId: message.id, seq: message.seq, ref } as ServerFrame)
           })
           return
         }
         case 'typing':
-          post(`/conversations/${id}/typing`, undefined, ref)
+          post(frame.conversationId, `/conversations/${id}/typing`, undefined, ref)
           return
         case 'cancel':
-          post(`/conversations/${id}/messages/${encodeURIComponent(frame.messageId)}/cancel`, undefined, ref)
+          post(frame.conversationId, `/conversations/${id}/messages/${encodeURIComponent(frame.messageId)}/cancel`, undefined, ref)
           return
         case 'ping': {
           // Alive while every stream was heard from (heartbeats included) within two heartbeats.

@@ -9,12 +9,15 @@ import type { JoinedFrame, ParticipantFrame, PresenceFrame } from '../schemas/se
 export class Roster {
   private readonly records = new Map<string, Participant>()
   private readonly onlineIds = new Set<string>()
+  /** Removed by a `left` (and not added back since): a `presence` frame's `online` for them is ignored. */
+  private readonly removed = new Set<string>()
   private count = 0
 
   /** A `joined`: everything known before is replaced. */
   joined (frame: JoinedFrame): void {
     this.records.clear()
     this.onlineIds.clear()
+    this.removed.clear()
     for (const p of frame.conversation.participants) {
       this.records.set(p.id, p)
       if (p.online) this.onlineIds.add(p.id)
@@ -29,8 +32,11 @@ export class Roster {
     if (event === 'left') {
       if (this.records.delete(participant.id) || this.count > this.records.size) this.count = Math.max(0, this.count - 1)
       this.onlineIds.delete(participant.id)
+      this.removed.add(participant.id)
       return
     }
+    if (event === 'joined') this.removed.delete(participant.id)
+    else if (this.removed.has(participant.id)) return // presence of someone removed, gathered before the `left`
     if (event === 'joined' && !this.records.has(participant.id)) this.count++
     this.records.set(participant.id, participant)
     // `offline` says the user's last socket left this conversation; they may be online elsewhere (`online`).
@@ -40,12 +46,14 @@ export class Roster {
 
   /**
    * A `presence` frame: applies it and returns the `participant` events it stands for, one per participant
-   * whose record this roster holds (in a big conversation, those `joined` listed or that joined since).
+   * whose record this roster holds (in a big conversation, those `joined` listed or that joined since). An
+   * `online` for a participant a `left` removed is ignored: a batch gathered before the removal may follow it.
    */
   presence (frame: PresenceFrame): ParticipantFrame[] {
     const events: ParticipantFrame[] = []
     const apply = (ids: string[], online: boolean): void => {
       for (const id of ids) {
+        if (online && this.removed.has(id)) continue
         if (online) this.onlineIds.add(id)
         else this.onlineIds.delete(id)
         const known = this.records.get(id)

@@ -2,7 +2,7 @@ import { test } from 'tap'
 import WebSocket from 'ws'
 import { buildApp } from '../../examples/app.ts'
 import { loadConfig } from '../../examples/config.ts'
-import { ChatClient, ChatClientError, type ChatClientState, type Message } from '../../lib/client/index.ts'
+import { ChatClient, ChatClientError, type ChatClientState, type FetchLike, type Message } from '../../lib/client/index.ts'
 import { createConversation, startApp, type TestApp } from '../helpers/app.ts'
 import { startProxy } from '../helpers/proxy.ts'
 import { clientFor, closeSpareConnections, restVia, TRANSPORTS, until } from '../helpers/transports.ts'
@@ -36,6 +36,44 @@ for (const transport of TRANSPORTS) {
     t.same(again, ack)
     const stored = await alice.rest.messages(conv.id)
     t.equal(stored.filter((m) => m.content === 'hello bob').length, 1)
+  })
+
+  test(`client [${transport}]: 50 sends in a row are stored, acked and settled in the order they were sent`, async (t) => {
+    const ta = await startApp(t, { rateLimit: { max: 0, rest: { max: 0, windowMs: 1000 } } })
+    closeSpareConnections(ta)
+    const conv = await createConversation(ta, 'alice')
+    // Message posts started in the same turn go out in reverse order: posts in flight together would be
+    // stored out of order.
+    let held: Array<() => void> = []
+    const reversing: FetchLike = async (url, init) => {
+      if (init.method === 'POST' && url.endsWith('/messages')) {
+        await new Promise<void>((resolve) => {
+          if (held.length === 0) {
+            setImmediate(() => {
+              const turn = held
+              held = []
+              for (const go of turn.reverse()) go()
+            })
+          }
+          held.push(resolve)
+        })
+      }
+      return await fetch(url, init)
+    }
+    const alice = await clientFor(t, ta, 'alice', { transports, fetch: reversing })
+    await alice.join(conv.id)
+    const settled: number[] = []
+    const contents = Array.from({ length: 50 }, (_, i) => `in a row ${i}`)
+    const acks = await Promise.all(contents.map(async (content, i) => {
+      const ack = await alice.send(conv.id, content)
+      settled.push(i)
+      return ack
+    }))
+    const seqs = acks.map((a) => a.seq)
+    t.same(seqs, seqs.map((_, i) => seqs[0] + i), 'seqs in send order, one after another')
+    t.same(settled, contents.map((_, i) => i), 'acks in send order')
+    const stored = await alice.rest.messages(conv.id, { limit: 100 })
+    t.same(stored.filter((m) => m.content.startsWith('in a row')).map((m) => m.content), contents, 'stored in send order')
   })
 
   test(`client [${transport}]: typed errors settle every promise`, async (t) => {

@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto'
 import { test } from 'tap'
 import WebSocket from 'ws'
 import { ChatClient, type PresenceFrame } from '../../lib/client/index.ts'
+import { Roster } from '../../lib/client/roster.ts'
+import type { Participant } from '../../lib/schemas/entities.ts'
+import type { JoinedFrame } from '../../lib/schemas/server-frames.ts'
 import { createConversation, startApp, type Frame, type TestApp, type TestClient } from '../helpers/app.ts'
 
 /**
@@ -209,4 +212,42 @@ test('the client applies presence frames: its online list is right after a storm
   for (const c of crowd.slice(20)) c.close()
   await settled(ids.slice(0, 21))
   t.same(client.participants(conv.id).filter((p) => !p.online), [], 'the listed ones are all still online')
+})
+
+test('a participant removed while their `online` waits in the batch is not shown online after their `left`', async (t) => {
+  // A long interval: the removal lands while the batch holding the victim's `online` still waits.
+  const ta = await startApp(t, { limits: { maxParticipants: 50, presenceBatchAbove: 3, presenceIntervalMs: 3000 }, rateLimit: { max: 0 } })
+  const ids = users(6, 'r')
+  const [owner, victim, other] = ids
+  const conv = await createConversation(ta, owner, ids.slice(1))
+  const watcher = await ta.connect(owner)
+  await watcher.call({ type: 'join', conversationId: conv.id })
+  const [gone] = await storm(ta, conv.id, [victim, other])
+  const removed = await ta.request('DELETE', `/chat/conversations/${conv.id}/participants/${victim}`, { token: await ta.token(owner) })
+  t.equal(removed.status, 204)
+  t.match(await gone.waitFor((f) => f.type === 'left'), { type: 'left', conversationId: conv.id })
+  await watcher.waitFor((f) => f.type === 'participant' && f.event === 'left' && f.participant.id === victim)
+  // The batch still goes out (the others' changes), after the `left`.
+  const batch = await watcher.waitFor((f) => f.type === 'presence' && f.online.includes(other), 10_000)
+  const leftAt = watcher.frames.findIndex((f) => f.type === 'participant' && f.event === 'left' && f.participant.id === victim)
+  t.ok(watcher.frames.indexOf(batch) > leftAt, 'the batch went out after the removal')
+  const after = watcher.frames.slice(leftAt + 1).filter((f) => f.type === 'presence')
+  t.same(after.filter((f) => f.online.includes(victim)), [], 'no presence frame after the `left` lists the removed user online')
+  const view = onlineSeenBy(watcher, conv.id)
+  t.notOk(view.has(victim), 'not online in the watcher\'s view')
+})
+
+test('the client ignores `online` for a participant a `left` removed; unknown ids of a big conversation still count', async (t) => {
+  const roster = new Roster()
+  const p = (id: string, online = false): Participant => ({ id, name: id, type: 'human', role: 'member', online } as unknown as Participant)
+  roster.joined({ type: 'joined', conversationId: 'c1', conversation: { id: 'c1', participants: [p('a', true), p('v')] }, participantCount: 10, online: ['a'], lastSeq: 0, messages: [], recovered: true } as unknown as JoinedFrame)
+  roster.participant({ type: 'participant', conversationId: 'c1', event: 'left', participant: p('v') })
+  const events = roster.presence({ type: 'presence', conversationId: 'c1', online: ['v', 'x'], offline: [] })
+  t.same(events, [], 'no participant event for the removed user')
+  t.same(roster.online().sort(), ['a', 'x'], 'the removed user is not online; an id beyond the listed part is')
+  t.same(roster.participants().map((q) => q.id), ['a'])
+  // Added back: their presence counts again.
+  roster.participant({ type: 'participant', conversationId: 'c1', event: 'joined', participant: p('v') })
+  roster.presence({ type: 'presence', conversationId: 'c1', online: ['v'], offline: [] })
+  t.ok(roster.online().includes('v'), 'online again once added back')
 })

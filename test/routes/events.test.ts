@@ -1,5 +1,8 @@
-import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
+import { EventEmitter } from 'node:events'
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
+import { setImmediate as nextLoop } from 'node:timers/promises'
 import { test, type Test } from 'tap'
+import { createEventStreams } from '../../lib/event-stream.ts'
 import { createConversation, joinAll, startApp, type Frame, type TestApp } from '../helpers/app.ts'
 
 /** One server-sent event as read off the wire: its fields, and `data` both raw and parsed. */
@@ -330,4 +333,85 @@ test('events: the token\'s expiry ends the stream with `event: close` 4001', asy
   await sse.next((e) => e.frame.type === 'joined')
   const close = await sse.next((e) => e.event === 'close')
   t.equal(close.frame.code, 4001)
+})
+
+test('events: a peer that takes no bytes (not reading, as one gone without FIN) is ended by the heartbeat and goes offline', async (t) => {
+  // No slow-consumer cut here (a huge maxBufferedBytes): only the heartbeat can find the stream dead.
+  const ta = await startApp(t, { heartbeatMs: 100, rateLimit: { max: 0 }, limits: { maxBufferedBytes: 1024 ** 3 } })
+  const conv = await createConversation(ta, 'alice', ['bob'])
+  const url = new URL(`${ta.base}/chat/events?access_token=${await ta.token('bob')}&conversationId=${conv.id}`)
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = httpRequest(url, { agent: false }, resolve)
+    req.on('error', reject)
+    req.end()
+  })
+  t.equal(res.statusCode, 200)
+  // The reader stops reading: once the kernel buffers are full, nothing the server writes leaves.
+  res.pause()
+  const admin = await ta.token('root', { admin: true })
+  const registered = async (): Promise<number> => {
+    const list = await ta.request('GET', '/chat/admin/connections', { token: admin })
+    return list.body.items.filter((c: Frame) => c.userId === 'bob').length
+  }
+  const online = async (): Promise<boolean> => {
+    const got = await ta.request('GET', `/chat/conversations/${conv.id}`, { token: await ta.token('alice') })
+    return got.body.participants.find((p: Frame) => p.id === 'bob').online
+  }
+  t.equal(await registered(), 1)
+  t.equal(await online(), true, 'online while the stream is open')
+  const alice = { id: 'alice', name: 'alice', roles: [] }
+  const content = 'x'.repeat(15_000)
+  let n = 0
+  // The kernel buffers take a few MB, then the rest waits in the server; the count is a bound, not a wait.
+  // Each round yields to the event loop (the stores and requests here never leave it), so heartbeats run.
+  while (await registered() === 1 && n < 3000) {
+    await Promise.all(Array.from({ length: 50 }, async () => await ta.app.chat.postMessage(alice, conv.id, { clientMessageId: `m${n++}`, content })))
+    await nextLoop()
+  }
+  const ended = await registered() === 0
+  t.ok(ended, `ended after ${n} messages`)
+  t.equal(await online(), false, 'and its user offline')
+  const audit = await ta.request('GET', '/chat/admin/audit', { token: admin })
+  t.notOk(audit.body.items.some((e: Frame) => e.actor === 'bob' && e.details?.code === 4029), 'not cut as a slow consumer')
+  res.on('error', () => {})
+  if (!ended) {
+    res.destroy()
+    return
+  }
+  // Reading again, the client finds its connection ended.
+  res.resume()
+  await new Promise<void>((resolve) => { res.on('close', resolve) })
+  t.pass('the connection ended')
+})
+
+test('events: a stream whose client went away while its join was pending arms no expiry timer', async (t) => {
+  let subscribed!: () => void
+  const called = new Promise<void>((resolve) => { subscribed = resolve })
+  let finish!: (result: unknown) => void
+  const left: string[] = []
+  const removed: unknown[] = []
+  const manager = {
+    spendJoin: async () => {},
+    member: async () => {},
+    subscribe: async () => await new Promise((resolve) => { finish = resolve; subscribed() }),
+    leave: (_sub: unknown, id: string) => { left.push(id) }
+  }
+  const connections = { add: () => {}, remove: (s: unknown) => { removed.push(s) } }
+  const res = Object.assign(new EventEmitter(), { destroyed: false, writableLength: 0, socket: null, destroy () {} })
+  const streams = createEventStreams({
+    manager: manager as unknown as Parameters<typeof createEventStreams>[0]['manager'],
+    connections: connections as unknown as Parameters<typeof createEventStreams>[0]['connections'],
+    options: { heartbeatMs: 30_000, limits: { maxBufferedBytes: 1 << 20 } } as unknown as Parameters<typeof createEventStreams>[0]['options'],
+    log: { debug () {} } as unknown as Parameters<typeof createEventStreams>[0]['log']
+  })
+  const user = { id: 'alice', name: 'alice', roles: [], expiresAt: Date.now() + 3_600_000 }
+  const opening = streams.open(res as unknown as ServerResponse, user, { conversationId: 'c1' })
+  await called
+  res.emit('close') // the client aborted
+  finish({ conversation: { id: 'c1', participants: [] }, lastSeq: 0, messages: [], recovered: true })
+  const stream = await opening
+  t.equal(stream.isOpen, false)
+  t.equal(removed.length, 1, 'taken out of the registry once')
+  t.same(left, ['c1'], 'unsubscribed')
+  t.equal((stream as unknown as { expiry?: NodeJS.Timeout }).expiry, undefined, 'no timer armed on the closed stream')
 })
