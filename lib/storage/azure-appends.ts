@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto'
 import type { TransactionAction } from '@azure/data-tables'
 import { CHAT_ERR_NOT_FOUND } from '../errors.ts'
 import type { Message } from '../schemas/entities.ts'
-import { CONTENTION_MS, contended, get, isConflict, MAX_BATCH_OPS, pause, transaction, type Tables } from './azure-client.ts'
+import { all, CONTENTION_MS, contended, get, isConflict, MAX_BATCH_OPS, pause, transaction, type Tables } from './azure-client.ts'
 import { statusOf, toChatError } from './azure-errors.ts'
 import {
   draftBytes, fromDraft, isStreamingAnswer, key, messageEntity, partition, streamingKey, toMessage, type Entity
@@ -36,6 +37,13 @@ interface Counter { etag: string, lastSeq: number }
  * conversation never race each other: one transaction is in flight per conversation, and those that arrive
  * meanwhile go together in the next (at most 100 operations). The counter's ETag after each commit is
  * remembered, so a lone writer pays one round trip per append.
+ *
+ * A transaction whose response was lost is sent again by the SDK (`retryOptions`); when the first one was
+ * committed, the second fails on the counter's ETag it moved. So every transaction marks the messages it
+ * stores with a token of its own (`tx`, a random UUID; reads ignore it), and a conflict first looks whether
+ * the messages it planned are stored at their seqs with that token: then the batch is done (created, as
+ * planned), and nothing is built again (a message without client id would be stored twice). The token, not
+ * the message id, tells: another process may store the same draft at the same seq.
  */
 export function createAppends (tables: Tables) {
   const lanes = new Map<string, Lane>()
@@ -89,6 +97,19 @@ export function createAppends (tables: Tables) {
     return m === undefined ? undefined : toMessage(conversationId, m)
   }
 
+  /**
+   * True when the planned messages are stored at their seqs with the transaction's token (read in one
+   * range): that transaction was committed.
+   */
+  async function committed (conversationId: string, planned: Message[], tx: string): Promise<boolean> {
+    if (planned.length === 0) return false
+    const seqs = planned.map((m) => m.seq)
+    const found = await all(tables.chat, partition.conversation(conversationId),
+      { ge: key.message(Math.min(...seqs)), le: key.message(Math.max(...seqs)) }, ['RowKey', 'tx'])
+    const stored = new Map(found.map((r) => [r.rowKey, r.tx]))
+    return planned.every((m) => stored.get(key.message(m.seq)) === tx)
+  }
+
   /** Stores a batch; answers every append of it, never throws. */
   async function commit (conversationId: string, batch: Waiting[]): Promise<void> {
     const pk = partition.conversation(conversationId)
@@ -100,6 +121,10 @@ export function createAppends (tables: Tables) {
 
     for (let attempt = 0; ; attempt++) {
       let last: Counter | undefined
+      /** The messages this attempt's transaction stores (with their seqs), and the answers once it committed. */
+      const planned: Message[] = []
+      const answers: Array<{ w: Waiting, result: AppendResult }> = []
+      const tx = randomUUID()
       try {
         last = await counter(conversationId)
         if (last === undefined) return fail(new CHAT_ERR_NOT_FOUND('Conversation'))
@@ -109,7 +134,6 @@ export function createAppends (tables: Tables) {
         const streaming: Entity[] = []
         const inBatch = new Map<string, Message>()
         const pointers = new Map<string, TransactionAction>()
-        const answers: Array<{ w: Waiting, result: AppendResult }> = []
         for (const w of batch) {
           if (w.done === true) continue
           const ck = clientKey(w.draft)
@@ -120,9 +144,11 @@ export function createAppends (tables: Tables) {
           }
           const mark = creates.length
           const streamingMark = streaming.length
+          const plannedMark = planned.length
           try {
             const plan = (m: Message) => {
-              creates.push(['create', messageEntity(m)])
+              creates.push(['create', { ...messageEntity(m), tx }])
+              planned.push(m)
               // A message id stored again (a caller's retry without client id) points to the newest; a
               // transaction takes each row once.
               const pointer: TransactionAction = ['upsert', { partitionKey: pk, rowKey: key.pointer(m.id), seq: m.seq }, 'Replace']
@@ -148,6 +174,7 @@ export function createAppends (tables: Tables) {
           } catch (err) {
             creates.length = mark
             streaming.length = streamingMark
+            planned.length = plannedMark
             w.done = true
             w.reject(err) // too large for an entity: this append alone fails
           }
@@ -168,9 +195,14 @@ export function createAppends (tables: Tables) {
         // The counter is gone: the conversation was deleted.
         if (status === 404) return fail(new CHAT_ERR_NOT_FOUND('Conversation'))
         if (!isConflict(err)) return fail(toChatError(err))
-        if (Date.now() > deadline) return fail(contended(err))
-        // Another writer got in first: learn which of these client ids it stored, then build again.
+        // Another writer got in first, or this very transaction did (sent again after its response was lost):
+        // learn which, and which of these client ids another writer stored, then build again.
         try {
+          if (await committed(conversationId, planned, tx)) {
+            for (const { w, result } of answers) w.resolve(structuredClone(result))
+            return
+          }
+          if (Date.now() > deadline) return fail(contended(err))
           await Promise.all(batch.map(async (w) => {
             const ck = clientKey(w.draft)
             if (w.done === true || ck === undefined || known.has(ck)) return

@@ -1,6 +1,6 @@
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables'
 import { CHAT_ERR_UNAVAILABLE, withRetryAfter } from '../errors.ts'
-import { statusOf, toChatError, UNAVAILABLE_RETRY_MS } from './azure-errors.ts'
+import { isRefusedInput, statusOf, toChatError, UNAVAILABLE_RETRY_MS } from './azure-errors.ts'
 import type { Entity } from './azure-entities.ts'
 
 /** How long one request may take before the service counts as unreachable. */
@@ -31,12 +31,12 @@ export async function call<T> (fn: (opts: { abortSignal: AbortSignal }) => Promi
   }
 }
 
-/** One entity, or undefined when there is none. */
+/** One entity, or undefined when there is none (or its key is one the service cannot hold). */
 export async function get (table: TableClient, pk: string, rk: string): Promise<Row | undefined> {
   try {
     return await table.getEntity<Record<string, unknown>>(pk, rk, options())
   } catch (err) {
-    if (statusOf(err) === 404) return undefined
+    if (statusOf(err) === 404 || isRefusedInput(err)) return undefined
     throw toChatError(err)
   }
 }
@@ -47,7 +47,7 @@ export async function remove (table: TableClient, pk: string, rk: string, etag =
     await table.deleteEntity(pk, rk, { ...options(), etag })
     return true
   } catch (err) {
-    if (statusOf(err) === 404) return false
+    if (statusOf(err) === 404 || isRefusedInput(err)) return false
     throw toChatError(err)
   }
 }
@@ -85,6 +85,7 @@ export async function * rows (table: TableClient, pk: string, range: { gt?: stri
     try {
       next = await pages.next()
     } catch (err) {
+      if (isRefusedInput(err)) return // a key the service cannot hold: nothing is stored under it
       throw toChatError(err)
     }
     if (next.done === true) return

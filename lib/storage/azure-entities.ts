@@ -19,24 +19,47 @@ export function esc (value: string): string {
 }
 
 /**
+ * The longest `esc` text a key holds as it is. A key is at most 1 KiB (Azurite takes 512 characters): an id
+ * of 128 characters escaped may be 640, and a key may join two ids.
+ */
+const MAX_KEY_TEXT = 200
+const sha256 = (value: string): string => createHash('sha256').update(value).digest('base64url')
+
+/**
+ * An id as key text: `esc(value)`, or when that is longer than 200 characters, `~~` and its sha256 (in
+ * `esc` text '~' is always followed by a hex digit, so the two never meet). Equality only: not order-preserving.
+ */
+export function idKey (value: string): string {
+  const escaped = esc(value)
+  return escaped.length <= MAX_KEY_TEXT ? escaped : `~~${sha256(value)}`
+}
+
+/** Units of an id `inv` writes out in full (4 hex digits each); the rest goes into a hash. */
+const INV_UNITS = 100
+
+/**
  * A key that sorts the other way round: each UTF-16 unit as four hex digits, every digit inverted (0↔f),
  * then '~' (after every digit, so that an id sorts after the longer ids it begins). Ascending keys are ids descending.
+ * An id longer than 100 units keeps a key of at most 444 characters: its first 100 units so, then '}' (before
+ * '~': it sorts before the ids it begins) and the sha256 of the whole id. Ids of over 100 units that share
+ * their first 100 sort among themselves by that hash; every other order is kept.
  */
 export function inv (value: string): string {
   let out = ''
-  for (let i = 0; i < value.length; i++) {
+  const n = Math.min(value.length, INV_UNITS)
+  for (let i = 0; i < n; i++) {
     out += (0xffff - value.charCodeAt(i)).toString(16).padStart(4, '0')
   }
-  return `${out}~`
+  return value.length <= INV_UNITS ? `${out}~` : `${out}}${sha256(value)}`
 }
 
 /** Row keys inside a conversation's partition. */
 export const key = {
   conversation: 'c',
-  participant: (userId: string) => `p|${esc(userId)}`,
+  participant: (userId: string) => `p|${idKey(userId)}`,
   message: (seq: number) => `m${String(seq).padStart(10, '0')}`,
   /** The message id → seq pointer (updateMessage and the sweep find a message by its id). */
-  pointer: (messageId: string) => `i|${esc(messageId)}`,
+  pointer: (messageId: string) => `i|${idKey(messageId)}`,
   /** One per (sender, clientMessageId): a hash, so that ids of any length fit a key. */
   clientId: (senderId: string, clientMessageId: string) =>
     `k|${createHash('sha256').update(senderId).update('\u0000').update(clientMessageId).digest('base64url')}`
@@ -44,11 +67,11 @@ export const key = {
 
 /** Partition keys. */
 export const partition = {
-  conversation: (id: string) => `c|${esc(id)}`,
+  conversation: (id: string) => `c|${idKey(id)}`,
   /** Index table: every conversation, newest first, with the count shards. */
   all: 'all',
   /** Index table: one user's conversations, newest first. */
-  user: (userId: string) => `u|${esc(userId)}`,
+  user: (userId: string) => `u|${idKey(userId)}`,
   /** Index table: AI answers still streaming, oldest first. */
   streaming: 'streaming',
   audit: 'audit',
@@ -56,7 +79,7 @@ export const partition = {
 }
 
 export const streamingKey = (createdAt: string, conversationId: string, messageId: string) =>
-  `${esc(createdAt)}|${esc(conversationId)}|${esc(messageId)}`
+  `${esc(createdAt)}|${idKey(conversationId)}|${idKey(messageId)}`
 
 export type Entity = Record<string, unknown> & { partitionKey: string, rowKey: string }
 

@@ -1,4 +1,4 @@
-import { CHAT_ERR_UNAVAILABLE, withRetryAfter } from '../errors.ts'
+import { CHAT_ERR_BAD_REQUEST, CHAT_ERR_UNAVAILABLE, withRetryAfter } from '../errors.ts'
 
 /** How long a client is told to wait while the service is unreachable and said nothing itself. */
 export const UNAVAILABLE_RETRY_MS = 1000
@@ -20,6 +20,15 @@ interface ServiceError {
 export const statusOf = (err: unknown): number | undefined => {
   const status = (err as ServiceError | null)?.statusCode
   return typeof status === 'number' ? status : undefined
+}
+
+/**
+ * True when the service refused a key or value it cannot hold (400 OutOfRangeInput, InvalidInput): on a read,
+ * there is nothing under it; on a write, the request was bad.
+ */
+export function isRefusedInput (err: unknown): boolean {
+  const code = (err as ServiceError | null)?.code
+  return statusOf(err) === 400 && (code === 'OutOfRangeInput' || code === 'InvalidInput')
 }
 
 /** True when the service cannot serve now: unreachable, timed out, a 5xx, or throttling (429, 503). */
@@ -44,9 +53,15 @@ function retryAfter (err: unknown): number {
 
 /**
  * The chat's error for a service error: CHAT_ERR_UNAVAILABLE (503, `retryAfterMs` from the service's
- * Retry-After, else a second) when the service cannot serve; anything else as it is.
+ * Retry-After, else a second) when the service cannot serve; CHAT_ERR_BAD_REQUEST (400) for an input it
+ * refused (reads that can meet one answer "nothing" before they get here); anything else as it is.
  */
 export function toChatError (err: unknown): unknown {
+  if (isRefusedInput(err)) {
+    const bad = new CHAT_ERR_BAD_REQUEST(`Storage refused the request: ${(err as Error).message}`)
+    bad.cause = err
+    return bad
+  }
   if (err instanceof CHAT_ERR_UNAVAILABLE || !isUnavailable(err)) return err
   const detail = (err as Error).message || String((err as ServiceError).code ?? statusOf(err))
   const unavailable = new CHAT_ERR_UNAVAILABLE(`Storage unavailable: ${detail}`)

@@ -1,7 +1,7 @@
 import { odata, type TransactionAction } from '@azure/data-tables'
 import type { ConversationRecord, Message } from '../schemas/entities.ts'
 import { call, get, remove, retrying, rows, transaction, type Row, type Tables } from './azure-client.ts'
-import { statusOf, toChatError } from './azure-errors.ts'
+import { isRefusedInput, statusOf, toChatError } from './azure-errors.ts'
 import { esc, inv, isStreamingAnswer, key, messageEntity, partition, toConversation, toMessage } from './azure-entities.ts'
 import type { Page } from './types.ts'
 
@@ -73,6 +73,7 @@ export function createIndex (tables: Tables) {
     try {
       for await (const page of tables.chat.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage()) found.push(...page)
     } catch (err) {
+      if (isRefusedInput(err)) return undefined
       throw toChatError(err)
     }
     const c = found.find((r) => r.rowKey === key.conversation)

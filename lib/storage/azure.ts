@@ -30,7 +30,8 @@ import type { ChatStorage } from './types.ts'
  *                  before the append, removed once the answer ends; the stale-answer sweep reads only these;
  * - `audit`        `inv(id)` per audit entry, newest first;
  * - `probe`        the health probe's one entity.
- * Keys escape every character but letters, digits and `-_.:` (as `~xxxx`); long text (content, parts,
+ * Keys escape every character but letters, digits and `-_.:` (as `~xxxx`), and an id longer than 200 characters
+ * so escaped is `~~<sha256>` instead (a key holds 1 KiB; Azurite takes 512 characters); long text (content, parts,
  * metadata) is split across properties of 30K characters; an entity past 1 MiB is refused (413).
  * A conversation's own entities are the truth; index entries (written before or after, never with them)
  * are checked on read. Not supported: `searchMessages` (history search answers 501).

@@ -2,9 +2,11 @@ import t from 'tap'
 import { newId } from '../../lib/ids.ts'
 import { storageContract } from '../../lib/storage/contract.ts'
 import { createAzureTableStorage } from '../../lib/storage/azure.ts'
+import { get } from '../../lib/storage/azure-client.ts'
+import { toChatError } from '../../lib/storage/azure-errors.ts'
 import type { ChatStorage } from '../../lib/storage/types.ts'
 import { createConversation, startApp } from '../helpers/app.ts'
-import { azurite, connectionStringFor, portOf } from '../helpers/azurite.ts'
+import { azurite, connectionStringFor, portOf, startLossyProxy } from '../helpers/azurite.ts'
 import { startProxy } from '../helpers/proxy.ts'
 import { conversation, draft, opened, participant, raceInChildren } from '../helpers/storage.ts'
 
@@ -106,6 +108,71 @@ t.test('ids with characters keys cannot hold (/ \\ # ? and control characters) w
   t.strictSame(await storage.updateMessage(id, sent.message.id, { content: 'edited' }), { ...sent.message, content: 'edited' })
   t.equal(await storage.deleteConversation(id), true)
   t.equal(await storage.countConversations(), 0)
+})
+
+t.test('ids of 128 characters that all need escaping work end to end (keys past the service\'s limit are hashed)', async (t) => {
+  const storage = await open(t)
+  const id = '/#?\\'.repeat(32) // 128 characters, each escaped to 5
+  const other = `${'/'.repeat(127)}#` // the same escaped length, another id
+  const user = { ...participant, id: '?\u0001'.repeat(64) }
+  const sender = { id: user.id, name: 'U', type: 'human' } as const
+  t.equal(id.length, 128)
+  for (const cid of [id, other]) {
+    await storage.createConversation({ ...conversation(cid), createdBy: user.id }, [user])
+    t.strictSame(await storage.getParticipants(cid), [user], 'participants')
+    t.match(await storage.addParticipant(cid, { ...participant, id: '#'.repeat(128), role: 'member' }, 5), 'added')
+  }
+  const sent = await storage.appendMessage(id, { ...draft('hi', '?'.repeat(128)), id: '\\'.repeat(128), sender },
+    (m) => ({ id: '#'.repeat(128), kind: 'ai', sender: { id: 'ai', name: 'AI', type: 'ai' }, content: '', status: 'streaming', replyTo: m.seq, createdAt: m.createdAt }))
+  t.match(sent, { created: true, message: { seq: 1, conversationId: id }, reply: { seq: 2 } })
+  t.match(await storage.appendMessage(id, { ...draft('again', '?'.repeat(128)), sender }), { created: false, message: { seq: 1 } }, 'a repeat')
+  t.strictSame(await storage.findMessageByClientId(id, user.id, '?'.repeat(128)), sent.message)
+  t.strictSame((await storage.getMessages(id, { after: 0, limit: 10 })).map((m) => m.seq), [1, 2])
+  t.match(await storage.updateMessage(id, '#'.repeat(128), { content: 'done', status: 'complete' }), { seq: 2, content: 'done' }, 'found by its long id')
+  t.strictSame((await storage.listConversations({ userId: user.id, limit: 5 })).items.map((c) => c.id).sort(), [id, other].sort(), 'a user\'s list')
+  t.strictSame((await storage.listConversations({ limit: 5 })).items.map((c) => c.id).sort(), [id, other].sort(), 'everyone\'s list')
+  t.equal(await storage.countConversations(), 2)
+  t.equal((await storage.getConversation(other))?.id, other, 'two long ids, two conversations')
+  t.equal(await storage.removeParticipant(id, '#'.repeat(128)), true)
+  t.equal(await storage.deleteConversation(id), true)
+  t.equal(await storage.getConversation(id), null)
+  t.equal(await storage.countConversations(), 1)
+})
+
+t.test('the service refusing a key (400 OutOfRangeInput, InvalidInput): nothing there on reads, BAD_REQUEST on writes', async (t) => {
+  for (const code of ['OutOfRangeInput', 'InvalidInput']) {
+    const refused = Object.assign(new Error(`The input is out of range (${code})`), { statusCode: 400, code })
+    const table = { getEntity: async () => { throw refused } } as unknown as Parameters<typeof get>[0]
+    t.equal(await get(table, 'c|x', 'c'), undefined, `${code} on a read`)
+    t.match(toChatError(refused), { code: 'CHAT_ERR_BAD_REQUEST', statusCode: 400 }, `${code} on a write`)
+  }
+  const other = Object.assign(new Error('Bad request'), { statusCode: 400, code: 'InvalidHeaderValue' })
+  t.equal(toChatError(other), other, 'another 400 as it is')
+})
+
+t.test('a transaction whose response is lost and that the client sends again is stored once and answered as created', async (t) => {
+  const proxy = await startLossyProxy(portOf(connectionString))
+  t.teardown(() => proxy.close())
+  const storage = await opened(t, createAzureTableStorage({ connectionString: connectionStringFor(proxy.port), tablePrefix: freshPrefix() }))
+  const id = newId()
+  await storage.createConversation(conversation(id), [participant])
+  const ai = { id: 'ai', name: 'AI', type: 'ai' } as const
+
+  proxy.loseNextResponse()
+  const sent = await storage.appendMessage(id, draft('question', 'q1'),
+    (m) => ({ id: newId(), kind: 'ai', sender: ai, content: '', status: 'streaming', replyTo: m.seq, createdAt: m.createdAt }))
+  t.equal(proxy.lost, 1, 'the response was lost')
+  t.match(sent, { created: true, message: { seq: 1, clientMessageId: 'q1' }, reply: { seq: 2, replyTo: 1 } }, 'created: the plugin delivers it')
+
+  proxy.loseNextResponse()
+  const system = await storage.appendMessage(id, { ...draft('bob joined'), kind: 'system' })
+  t.equal(proxy.lost, 2)
+  t.match(system, { created: true, message: { seq: 3, kind: 'system' } }, 'a message without client id')
+
+  const stored = await storage.getMessages(id, { after: 0, limit: 10 })
+  t.strictSame(stored.map((m) => [m.seq, m.id]), [[1, sent.message.id], [2, sent.reply?.id], [3, system.message.id]], 'each stored once')
+  t.match(await storage.getConversation(id), { lastSeq: 3 })
+  t.match(await storage.appendMessage(id, draft('next')), { created: true, message: { seq: 4 } })
 })
 
 t.test('an outage (the proxy cut and refusing) is CHAT_ERR_UNAVAILABLE with retryAfterMs, and it recovers', async (t) => {
