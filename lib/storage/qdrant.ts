@@ -42,6 +42,8 @@ interface IndexWrite {
   conversationId: string
   /** Writes with one key replace each other while they wait: the point's id, or the conversation's. */
   key: string
+  /** Order of creation across all writes: of two writes with one key, the higher is the newer. */
+  version: number
   run (client: QdrantClient): Promise<void>
 }
 
@@ -75,6 +77,7 @@ export function createQdrantStorage (opts: QdrantStorageOptions): QdrantStorage 
   const chains = new Map<string, Promise<void>>()
   const pending = new Map<string, IndexWrite>()
   let timer: NodeJS.Timeout | undefined
+  let versions = 0
   /** Until when writes are set aside untried, after one failed. */
   let downUntil = 0
 
@@ -83,8 +86,9 @@ export function createQdrantStorage (opts: QdrantStorageOptions): QdrantStorage 
     return client
   }
 
-  /** Sets `write` aside for a retry, in place of an older write of its key; past `maxPending` the oldest goes. */
+  /** Sets `write` aside for a retry, in place of an older write of its key (never of a newer one); past `maxPending` the oldest goes. */
   function park (write: IndexWrite): void {
+    if ((pending.get(write.key)?.version ?? -1) > write.version) return // a newer one waits: it stands for this one
     pending.delete(write.key)
     pending.set(write.key, write)
     if (pending.size > maxPending) pending.delete(pending.keys().next().value as string)
@@ -98,10 +102,13 @@ export function createQdrantStorage (opts: QdrantStorageOptions): QdrantStorage 
   function enqueue (write: IndexWrite, force = false): Promise<void> {
     const id = write.conversationId
     const tail = (chains.get(id) ?? Promise.resolve()).then(async () => {
+      // A newer write of this key waits already (this one was retried late): this one is stale, never written.
+      if ((pending.get(write.key)?.version ?? -1) > write.version) return
       if (!force && Date.now() < downUntil) return park(write)
       try {
         await write.run(qdrant())
-        pending.delete(write.key) // anything waiting under this key is older than this write
+        // What waits under this key goes only if older: a newer write set aside meanwhile still has to land.
+        if ((pending.get(write.key)?.version ?? Infinity) <= write.version) pending.delete(write.key)
         downUntil = 0
       } catch (err) {
         downUntil = Date.now() + retryMs
@@ -114,14 +121,23 @@ export function createQdrantStorage (opts: QdrantStorageOptions): QdrantStorage 
     return tail
   }
 
+  /**
+   * Queues a new write. One of its key that waits for a retry is older, and this one stands for it: it is
+   * dropped now, so that a retry cannot run it after this one (and overwrite this one's point with older data).
+   */
+  function submit (write: Omit<IndexWrite, 'version'>): void {
+    pending.delete(write.key)
+    void enqueue({ ...write, version: ++versions })
+  }
+
   function index (message: Message, updated: boolean): void {
     if (message.status === 'streaming') return
     const key = pointId(message.id)
     if (message.content.trim() === '') {
-      if (updated) void enqueue({ conversationId: message.conversationId, key, run: (c) => removePoints(c, { points: [key] }) })
+      if (updated) submit({ conversationId: message.conversationId, key, run: (c) => removePoints(c, { points: [key] }) })
       return
     }
-    void enqueue({
+    submit({
       conversationId: message.conversationId,
       key,
       async run (c) {
@@ -194,7 +210,7 @@ export function createQdrantStorage (opts: QdrantStorageOptions): QdrantStorage 
       if (deleted) {
         for (const [key, write] of pending) if (write.conversationId === id) pending.delete(key)
         const filter = { must: [{ key: 'conversationId', match: { value: id } }] }
-        await enqueue({ conversationId: id, key: `conversation:${id}`, run: (c) => removePoints(c, { filter }) })
+        await enqueue({ conversationId: id, key: `conversation:${id}`, version: ++versions, run: (c) => removePoints(c, { filter }) })
       }
       return deleted
     },

@@ -191,6 +191,43 @@ t.test('against the in-process Qdrant mock', async (t) => {
     t.ok(mock.points(collection).has(pointId(sent[0].id)), 'back after an update')
   })
 
+  t.test('an older index write retried late never undoes a newer one of the same message', async (t) => {
+    // The order of a race: an older write X retried (held in the embedder), an update B of message M queued
+    // behind it, then M's first write A, waiting since an outage, retried behind B. B either fails (and waits
+    // for a retry) or lands; either way the index must end with B's content, never A's.
+    for (const newerFails of [true, false]) {
+      let release = (): void => {}
+      const held = new Promise<void>((resolve) => { release = resolve })
+      let holding = false
+      let failNewer = newerFails
+      const gated = Object.assign(async (texts: string[]) => {
+        if (texts[0] === 'xylophone solo' && holding) await held
+        if (texts[0] === 'the second version' && failNewer) {
+          failNewer = false
+          throw new Error('the embedder failed once')
+        }
+        return await embed(texts)
+      }, { dimensions: embed.dimensions })
+      const s = await opened(t, storage(target(), { retryMs: 60_000, embed: gated }))
+      const { id } = await seeded(s, [])
+      mock.failing = true
+      await s.appendMessage(id, draft('xylophone solo'))
+      const { message } = await s.appendMessage(id, draft('the first version'))
+      await t.rejects(s.searchMessages(id, { q: 'x', limit: 1 }), { code: 'CHAT_ERR_UNAVAILABLE' }) // both writes wait
+      mock.failing = false
+
+      holding = true
+      const first = s.flushIndex() // retries X, held
+      await s.updateMessage(id, message.id, { content: 'the second version' }) // B, queued behind X
+      const second = s.flushIndex() // A, if still waiting, goes behind B
+      release()
+      await Promise.all([first, second])
+      await s.searchMessages(id, { q: 'version', limit: 1 }) // the writes in flight have landed
+      t.equal(await s.flushIndex(), 0, `newer write ${newerFails ? 'failed once' : 'landed'}: nothing waits once retried`)
+      t.equal(mock.points(collection).get(pointId(message.id))?.payload.content, 'the second version', 'the newest content is indexed')
+    }
+  })
+
   t.test('failed answers swept by failStaleAnswers are indexed with the content they kept', async (t) => {
     const s = await opened(t, storage(target()))
     const { id } = await seeded(s, [])
