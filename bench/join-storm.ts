@@ -5,8 +5,9 @@
 //         Each socket sends `join` as soon as it has `ready`. Timed from the first connect to the last
 //         `ready`, to the last `joined`, and to the last `participant` frame seen by the earliest joiner.
 //   raw ws: a WebSocketServer that sends {"type":"ready"} on each connection; timed to the last one received.
-// Presence: every `participant` frame received by all N sockets is counted. Each join tells everyone already
-// in the room that the user is online, so N joins cost N(N-1)/2 frames: the count shows that square.
+// Presence: every `participant` and `presence` frame received by all N sockets is counted. Told per event, each
+// join would reach everyone already in the room, N(N-1)/2 frames; a room above limits.presenceBatchAbove gets
+// them coalesced, one `presence` frame per interval (docs/protocol.md, extension 26): the count shows which.
 // The N sockets live in --procs child processes (bench/fleet.ts); times are epoch ms from those processes.
 // A warm-up storm of --warmup users (its own conversation, its own sockets) runs on each server first.
 //
@@ -144,7 +145,7 @@ try {
   ]
   console.log(`${BENCH}: N=${N} sockets at once (at most ${CONCURRENCY} opening together) in ${PROCS} child processes, ${ROUNDS} round${ROUNDS > 1 ? 's (medians)' : ''} after a ${WARMUP}-socket warm-up, node ${process.version}, ${availableParallelism()} CPUs`)
   console.log('baseline = raw `ws` server, one {"type":"ready"} on each connection; chat = bench/server.ts (memory storage), each socket joins one conversation of N participants on `ready`')
-  console.log(`presence: a join tells everyone already subscribed; N(N-1)/2 = ${N * (N - 1) / 2} frames for N joins one after another (square in the room)`)
+  console.log(`presence: told per event, N joins would cost N(N-1)/2 = ${N * (N - 1) / 2} frames (square in the room); rooms above limits.presenceBatchAbove get one presence frame per interval`)
   console.log('')
   printTable(['measure', 'raw ws (baseline)', 'chat', 'chat / raw'], rows)
 } catch (err) {
