@@ -583,6 +583,97 @@ export function storageContract (t: Test, factory: () => Promise<ChatStorage>): 
     t.strictSame((await search(kept.id, { q: 'ephemeral', limit: 10 })).items, [stays], 'other conversations are untouched')
   })
 
+  t.test('searchMessages finds the words inside addresses, paths and version numbers', async (t) => {
+    const storage = await open(t)
+    const search = searcher(t, storage)
+    if (search === undefined) return
+    const record = await seed(storage)
+    await filler(storage, record.id)
+    const site = await say(storage, record.id, 'see https://example.com/docs?page=42 first')
+    const mail = await say(storage, record.id, 'write to bob@example.com today')
+    const path = await say(storage, record.id, 'it runs /usr/bin/env node')
+    const version = await say(storage, record.id, 'upgrade to 7.8.9 soon')
+    const under = await say(storage, record.id, 'set max_retries=7')
+    await filler(storage, record.id)
+    const seqs = async (q: string) => (await search(record.id, { q, limit: 10 })).items.map((m) => m.seq).sort((a, b) => a - b)
+    t.strictSame(await seqs('example'), [site.seq, mail.seq], 'the host of a URL and of an e-mail address')
+    t.strictSame(await seqs('docs'), [site.seq], 'a URL path')
+    t.strictSame(await seqs('bob'), [mail.seq])
+    t.strictSame(await seqs('env'), [path.seq], 'a file path')
+    t.strictSame(await seqs('8'), [version.seq], 'a version number')
+    t.strictSame(await seqs('retries'), [under.seq], 'an underscore separates')
+    t.strictSame(await seqs('bob@example.com'), [site.seq, mail.seq], 'an address in q is its words')
+  })
+
+  t.test('searchMessages splits and folds words the same way whatever the script', async (t) => {
+    const storage = await open(t)
+    const search = searcher(t, storage)
+    if (search === undefined) return
+    const record = await seed(storage)
+    await filler(storage, record.id)
+    const dotted = await say(storage, record.id, 'İSTANBUL in spring')
+    const plain = await say(storage, record.id, 'istanbul in winter')
+    const greek = await say(storage, record.id, 'ΟΔΟΣ κλειστή')
+    const adlam = await say(storage, record.id, '𞤀𞤣𞤤𞤢𞤥 𞤆𞤵𞤤𞤢𞤪')
+    const hindi = await say(storage, record.id, 'हिन्दी भाषा')
+    await filler(storage, record.id)
+    const seqs = async (q: string) => (await search(record.id, { q, limit: 10 })).items.map((m) => m.seq)
+    // JavaScript lowercases İ to i and a combining dot above: another word than istanbul.
+    t.strictSame(await seqs('İstanbul'), [dotted.seq], 'İ, lowercased as JavaScript does')
+    t.strictSame(await seqs('i\u0307stanbul'), [dotted.seq])
+    t.strictSame(await seqs('ISTANBUL'), [plain.seq])
+    t.strictSame(await seqs('οδος'), [greek.seq], 'a final sigma is a sigma')
+    t.strictSame(await seqs('Οδός'), [], 'accents are kept')
+    t.strictSame(await seqs('𞤢𞤣𞤤𞤢𞤥'), [adlam.seq], 'Adlam, lowercased')
+    t.strictSame(await seqs('𞤆𞤵𞤤𞤢𞤪'), [adlam.seq])
+    t.strictSame(await seqs('हिन्दी'), [hindi.seq], 'combining marks are part of a word')
+  })
+
+  t.test('searchMessages ranks by the message alone, whatever the other conversations hold', async (t) => {
+    const storage = await open(t)
+    const search = searcher(t, storage)
+    if (search === undefined) return
+    const record = await seed(storage)
+    const other = await seed(storage, ['bob'])
+    // A word in most messages of the database, so an index ranking across conversations weighs it at nothing.
+    for (let i = 0; i < 20; i++) await say(storage, other.id, `common words everywhere ${i} common`)
+    await filler(storage, record.id)
+    const both = await say(storage, record.id, 'common rare')
+    const often = await say(storage, record.id, 'rare rare rare')
+    await filler(storage, record.id)
+    const ids = async () => (await search(record.id, { q: 'rare common', limit: 10 })).items.map((m) => m.id)
+    t.strictSame(await ids(), [both.id, often.id], 'more of the words first, however rare the other word is elsewhere')
+    for (let i = 0; i < 12; i++) await say(storage, other.id, `rare rare ${i}`)
+    t.strictSame(await ids(), [both.id, often.id], 'the same after the other conversation changed')
+  })
+
+  t.test('searchMessages pages with no repeat and no skip while an AI answer of the walk completes', async (t) => {
+    const storage = await open(t)
+    const search = searcher(t, storage)
+    if (search === undefined) return
+    for (const completed of ['travel travel travel travel', 'travel', 'travel travel']) {
+      const record = await seed(storage)
+      await filler(storage, record.id, 2)
+      for (let i = 0; i < 6; i++) await say(storage, record.id, i % 2 === 0 ? `travel travel plan ${i}` : `travel plan ${i}`)
+      const { message: answer } = await storage.appendMessage(record.id,
+        draft(ai, { kind: 'ai', content: '', parts: [], status: 'streaming', replyTo: 3 }))
+      await filler(storage, record.id, 2)
+      const all = (await search(record.id, { q: 'travel', limit: 100 })).items.map((m) => m.id)
+      t.equal(all.length, 6)
+      const seen: string[] = []
+      let cursor: string | undefined
+      for (let pages = 0; ; pages++) {
+        const page = await search(record.id, { q: 'travel', limit: 2, cursor })
+        seen.push(...page.items.map((m) => m.id))
+        if (page.nextCursor === null || pages > 10) break
+        cursor = page.nextCursor
+        if (pages === 0) await storage.updateMessage(record.id, answer.id, { content: completed, status: 'complete' })
+      }
+      t.equal(new Set(seen).size, seen.length, `${completed}: no message twice`)
+      t.strictSame(seen.filter((id) => id !== answer.id), all, `${completed}: every match of the walk's start, in order`)
+    }
+  })
+
   t.test('searchMessages refuses a cursor it did not give with CHAT_ERR_BAD_REQUEST', async (t) => {
     const storage = await open(t)
     const search = searcher(t, storage)

@@ -4,7 +4,7 @@ import type {
   AddParticipantResult, AppendResult, ReplyFor, AuditEntry, ChatStorage, ConversationPatch, ListConversationsQuery,
   MessageDraft, MessagePatch, MessageRange, Page, SearchQuery
 } from './types.ts'
-import { readSearchCursor, searchPage, searchTerms, searchWords } from './search-query.ts'
+import { compareSearchKeys, isAfter, readSearchCursor, scoreText, searchPage, searchTerms, type SearchKey } from './search-query.ts'
 
 interface StoredConversation {
   record: ConversationRecord
@@ -172,28 +172,22 @@ export function createMemoryStorage (): ChatStorage {
 
     /**
      * A scan of the conversation (search-query.ts): a message's score is how many of the words it holds, then
-     * how often it holds them; equal scores newest first.
+     * how often it holds them; equal scores newest first. A page takes the matches ranking after the cursor's.
      */
     async searchMessages (conversationId, { q, limit, cursor }: SearchQuery): Promise<Page<Message>> {
       const c = conversations.get(conversationId)
-      const position = readSearchCursor(cursor) ?? { offset: 0, ceiling: c?.record.lastSeq ?? 0 }
+      const position = readSearchCursor(cursor) ?? { ceiling: c?.record.lastSeq ?? 0 }
       const terms = new Set(searchTerms(q))
       if (c === undefined || terms.size === 0 || limit <= 0) return { items: [], nextCursor: null }
-      const scored: Array<{ message: Message, words: number, hits: number }> = []
+      const scored: Array<{ message: Message, key: SearchKey }> = []
       for (const message of c.messages.slice(0, position.ceiling)) {
-        let words = 0
-        let hits = 0
-        const seen = new Set<string>()
-        for (const word of searchWords(message.content)) {
-          if (!terms.has(word)) continue
-          hits++
-          if (!seen.has(word)) { seen.add(word); words++ }
-        }
-        if (words > 0) scored.push({ message, words, hits })
+        const { words, hits } = scoreText(message.content, terms)
+        const key = { words, hits, seq: message.seq }
+        if (words > 0 && isAfter(key, position)) scored.push({ message, key })
       }
-      scored.sort((a, b) => b.words - a.words || b.hits - a.hits || b.message.seq - a.message.seq)
-      const rows = scored.slice(position.offset, position.offset + limit + 1).map((s) => copyMessage(s.message))
-      return searchPage(rows, limit, position)
+      scored.sort((a, b) => compareSearchKeys(a.key, b.key))
+      const page = searchPage(scored.slice(0, limit + 1), limit, position, (s) => s.key)
+      return { items: page.items.map((s) => copyMessage(s.message)), nextCursor: page.nextCursor }
     },
 
     async findMessageByClientId (conversationId, senderId, clientMessageId) {

@@ -91,8 +91,35 @@ CREATE INDEX messages_streaming_answers ON ${s}.messages (created_at) WHERE kind
 ALTER TABLE ${s}.messages ADD COLUMN content_search tsvector
   GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, left(content, 200000))) STORED;
 CREATE INDEX messages_content_search ON ${s}.messages USING gin (content_search);`
+  },
+  {
+    version: 4,
+    name: 'full-text search: the words of addresses, paths and version numbers',
+    /*
+     * Migration 3's default parser kept `example.com`, `bob@example.com`, `/usr/bin/env` and `1.2.3` as single
+     * tokens, so their words were not found. The words are now split as search-query.ts splits them:
+     * `searchText` (below; the query side reads the query's words with it too) turns ASCII punctuation into spaces, lowercases as the query side does,
+     * and the parser splits the rest. Re-adding the column rewrites the messages table once.
+     */
+    sql: (s) => `
+ALTER TABLE ${s}.messages DROP COLUMN content_search;
+ALTER TABLE ${s}.messages ADD COLUMN content_search tsvector
+  GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, ${searchText('left(content, 200000)')})) STORED;
+CREATE INDEX messages_content_search ON ${s}.messages USING gin (content_search);`
   }
 ]
+
+/**
+ * The text of `expr` as PostgreSQL indexes and queries it, for words as search-query.ts's `searchWords` finds
+ * them: NFC, `İ` lowercased as JavaScript does (`i` and a combining dot: PostgreSQL's `lower` drops the dot),
+ * lowercased, final sigma folded into sigma, every ASCII character but letters and digits a space (the parser
+ * then finds no addresses, paths, numbers with dots or hyphenated compounds, only words; other scripts' spaces
+ * and punctuation it takes as separators itself). Immutable: usable in a generated column. Migration 4 indexes
+ * with it: a change to it needs a migration that re-adds the column.
+ */
+export function searchText (expr: string): string {
+  return `regexp_replace(translate(lower(replace(normalize(${expr}, NFC), U&'\\0130', U&'i\\0307')), U&'\\03C2', U&'\\03C3'), '[\\x01-\\x2F\\x3A-\\x40\\x5B-\\x60\\x7B-\\x7F]+', ' ', 'g')`
+}
 
 /** `"name"` with inner quotes doubled: safe in SQL whatever the name holds. */
 export function quoteIdent (name: string): string {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { quoteIdent } from './postgres-migrations.ts'
+import { quoteIdent, searchText } from './postgres-migrations.ts'
 
 /**
  * A statement. With a name, node-postgres prepares it once per connection, then sends only its parameters;
@@ -224,14 +224,22 @@ export function statements (schema: string) {
       WHERE conversation_id = stale_conversation AND seq = stale_seq AND kind = 'ai' AND status = 'streaming'
       RETURNING ${MESSAGE_COLUMNS}`,
 
-    /*
-     * History search (migration 3): $3 is a tsquery of quoted words joined by `|` (postgres.ts builds it from
-     * the words alone, so no syntax of the user's survives), $2 the highest seq searched (the cursor's).
-     */
     lastSeq: `SELECT last_seq FROM ${c} WHERE id = $1`,
-    searchMessages: `SELECT ${MESSAGE_COLUMNS} FROM ${m}, to_tsquery('simple'::regconfig, $3) AS query
-      WHERE conversation_id = $1 AND seq <= $2 AND content_search @@ query
-      ORDER BY ts_rank(content_search, query) DESC, seq DESC LIMIT $4 OFFSET $5`,
+    /*
+     * History search (migrations 3, 4): $3 is the query text, read into words (`query.terms`) exactly as the
+     * messages' text is indexed (`searchText`), so no syntax of the user's survives; a message matching any of
+     * them scores the distinct ones it holds, then their occurrences (its vector's positions). $2 is the highest
+     * seq searched, ($4, $5, $6) the key of the last match of the page before (search-query.ts): the page is
+     * the matches ranking after it.
+     */
+    searchMessages: `WITH query AS (SELECT tsvector_to_array(to_tsvector('simple'::regconfig, ${searchText('$3::text')})) AS terms)
+      SELECT ${MESSAGE_COLUMNS}, score.words, score.hits FROM ${m} CROSS JOIN query
+      CROSS JOIN LATERAL (SELECT count(*)::integer AS words, coalesce(sum(cardinality(u.positions)), 0)::integer AS hits
+        FROM unnest(content_search) AS u WHERE u.lexeme = ANY (query.terms)) AS score
+      WHERE conversation_id = $1 AND seq <= $2
+        AND content_search @@ (SELECT array_to_string(array(SELECT quote_literal(t) FROM unnest(terms) AS t), ' | ')::tsquery FROM query)
+        AND (score.words, score.hits, seq) < ($4::integer, $5::integer, $6::integer)
+      ORDER BY score.words DESC, score.hits DESC, seq DESC LIMIT $7`,
 
     appendAudit: `INSERT INTO ${a} (id, at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5, $6::jsonb)`,
     listAudit: `SELECT id, at, actor, action, target, details FROM ${a} ORDER BY id DESC LIMIT $1`,

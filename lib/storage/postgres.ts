@@ -4,7 +4,7 @@ import { createAppends } from './postgres-appends.ts'
 import { toChatError } from './postgres-errors.ts'
 import { migrate } from './postgres-migrations.ts'
 import { statements, type Statement, type Statements } from './postgres-queries.ts'
-import { readSearchCursor, searchPage, searchTerms } from './search-query.ts'
+import { readSearchCursor, SEARCH_START, searchPage, searchTerms } from './search-query.ts'
 import type { AuditEntry, ChatStorage } from './types.ts'
 
 /**
@@ -51,15 +51,6 @@ function toAudit (row: AuditRow): AuditEntry {
 }
 
 type Queryable = Pick<pg.Pool, 'query'>
-
-/**
- * The words of a search as a tsquery: each quoted (a lexeme, whatever it spells: `or`, `and`, `not`), any of
- * them matching. Words hold only letters, digits and marks (search-query.ts); quotes and backslashes are
- * escaped all the same.
- */
-function anyOf (terms: string[]): string {
-  return terms.map((term) => `'${term.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`).join(' | ')
-}
 
 /**
  * Keeps everything in PostgreSQL, for any number of processes: seq is the conversation row's `last_seq`,
@@ -240,17 +231,18 @@ export function createPostgresStorage (opts: PostgresStorageOptions): ChatStorag
     },
 
     async searchMessages (conversationId, { q: text, limit, cursor }) {
-      const terms = searchTerms(text)
       const n = Math.max(0, Math.floor(limit))
       let position = readSearchCursor(cursor)
       if (position === undefined) {
         const { rows } = await run<{ last_seq: number }>(q.lastSeq, [conversationId])
-        position = { offset: 0, ceiling: rows[0]?.last_seq ?? 0 }
+        position = { ceiling: rows[0]?.last_seq ?? 0 }
       }
-      if (terms.length === 0 || n === 0 || position.ceiling === 0) return { items: [], nextCursor: null }
-      const { rows } = await run<MessageRow>(q.searchMessages,
-        [conversationId, clampSeq(position.ceiling), anyOf(terms), n + 1, position.offset])
-      return searchPage(rows.map(toMessage), n, position)
+      if (searchTerms(text).length === 0 || n === 0 || position.ceiling === 0) return { items: [], nextCursor: null }
+      const after = position.after ?? SEARCH_START
+      const { rows } = await run<MessageRow & { words: number, hits: number }>(q.searchMessages,
+        [conversationId, clampSeq(position.ceiling), text, after.words, after.hits, clampSeq(after.seq), n + 1])
+      const page = searchPage(rows, n, position, (row) => ({ words: row.words, hits: row.hits, seq: row.seq }))
+      return { items: page.items.map(toMessage), nextCursor: page.nextCursor }
     },
 
     async appendAudit (entry) {

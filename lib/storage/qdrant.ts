@@ -4,7 +4,7 @@ import { CHAT_ERR_INVALID_OPTS, CHAT_ERR_UNAVAILABLE, withRetryAfter } from '../
 import type { Message } from '../schemas/entities.ts'
 import type { Embedder } from './embedding.ts'
 import { loadDriver } from './index.ts'
-import { readSearchCursor, searchPage, searchTerms } from './search-query.ts'
+import { compareSearchKeys, isAfter, readSearchCursor, searchPage, searchTerms } from './search-query.ts'
 import type { ChatStorage, Page, SearchQuery } from './types.ts'
 
 export interface QdrantStorageOptions {
@@ -242,7 +242,7 @@ export function createQdrantStorage (opts: QdrantStorageOptions): QdrantStorage 
     },
 
     async searchMessages (conversationId, { q, limit, cursor }) {
-      const position = readSearchCursor(cursor) ?? { offset: 0, ceiling: (await base.getConversation(conversationId))?.lastSeq ?? 0 }
+      const position = readSearchCursor(cursor) ?? { ceiling: (await base.getConversation(conversationId))?.lastSeq ?? 0 }
       const terms = searchTerms(q)
       if (terms.length === 0 || limit <= 0 || position.ceiling === 0) return { items: [], nextCursor: null }
       await chains.get(conversationId)
@@ -266,15 +266,17 @@ export function createQdrantStorage (opts: QdrantStorageOptions): QdrantStorage 
       } catch (err) {
         throw withRetryAfter(new CHAT_ERR_UNAVAILABLE(`Search is unavailable: ${(err as Error).message}`), retryMs)
       }
-      // Ranked here, so that equal scores (to 6 decimals: float noise aside) come newest first on every page.
-      const ranked = points.map((p) => ({ score: Math.round(p.score * 1e6), seq: Number(p.payload?.seq) }))
-        .sort((a, b) => b.score - a.score || b.seq - a.seq)
-      const window = ranked.slice(position.offset, position.offset + limit + 1) // one more tells whether there is a next page
+      // Ranked here, so that equal scores (to 6 decimals: float noise aside) come newest first on every page; the
+      // key of a hit is its score in `words` (search-query.ts), so a page starts after the cursor's hit.
+      const ranked = points.map((p) => ({ words: Math.round(p.score * 1e6), hits: 0, seq: Number(p.payload?.seq) }))
+        .filter((key) => isAfter(key, position))
+        .sort(compareSearchKeys)
+      const window = ranked.slice(0, limit + 1) // one more tells whether there is a next page
       const page = window.slice(0, limit)
       const found = await Promise.all(page.map(({ seq }) => base.getMessages(conversationId, { after: seq - 1, limit: 1 })))
       return {
         items: found.flatMap((messages, i) => messages.filter((m) => m.seq === page[i].seq)),
-        nextCursor: searchPage(window, limit, position).nextCursor
+        nextCursor: searchPage(window, limit, position, (key) => key).nextCursor
       }
     },
 

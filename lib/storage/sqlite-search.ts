@@ -1,85 +1,116 @@
 import type Database from 'better-sqlite3'
 import type { Message } from '../schemas/entities.ts'
 import type { MessageRowOf } from './rows.ts'
-import { readSearchCursor, searchPage, searchTerms } from './search-query.ts'
+import { readSearchCursor, SEARCH_START, searchPage, searchTerms, searchWords } from './search-query.ts'
 import type { Page, SearchQuery } from './types.ts'
 
 /**
- * History search on SQLite: an FTS5 index of `messages.content` (external content: the text is kept once, in
- * `messages`), kept in step by triggers, so every write path (appends, AI answers completing, deletes) keeps
- * it right without the storage's code knowing. Ranked with bm25, equal ranks newest first.
+ * History search on SQLite: an FTS5 index of the words of every message, as search-query.ts splits and folds
+ * them (`searchWords`, so SQLite's own Unicode tables and case folding play no part), each word prefixed with
+ * its conversation: a search reads the index entries of its conversation's words only, whatever the other
+ * conversations hold. A match ranks by the distinct words it holds, then their occurrences (counted from the
+ * index), then newest first: the same ranking as every storage, depending on the message alone.
  *
- * An append does not index its message: FTS5 writes a segment per transaction, which would halve the appends
- * a second. Its trigger notes the row in `messages_fts_pending` (one small row); `indexPending` moves what is
- * noted into the index in one transaction, shortly after appends (the storage's timer) and before every
- * search, so a search sees every message stored before it. An update or a delete of a row still pending
- * only touches the note; of an indexed row, takes it out of the index (an update notes it again).
+ * The index is contentless (the words are derived from `messages.content`, not kept twice) and deletes by
+ * rowid (`contentless_delete`). An append does not index its message: FTS5 writes a segment per transaction,
+ * which would halve the appends a second. Its trigger notes the row in `messages_search_pending` (one small
+ * row); `indexPending` splits what is noted into words and moves it into the index in one transaction, shortly
+ * after appends (the storage's timer) and before every search, so a search sees every message stored before
+ * it. An update or a delete takes the row out of the index (a no-op while it is pending); an update notes it
+ * again. Triggers are plain SQL: any tool may write the file; the words are computed only here.
  *
- * The tokenizer takes letters, digits, private-use characters and combining marks as word characters and
- * keeps diacritics (`café` is not `cafe`), as the other storages do (search-query.ts). Rows are tied to the
- * index by `messages.rowid`, which VACUUM keeps in the SQLite versions this runs on (SQLite does not promise
- * it for a table without an INTEGER PRIMARY KEY: after a VACUUM by another tool, `INSERT INTO
- * messages_fts (messages_fts) VALUES ('rebuild')` puts the index right).
+ * Rows are tied to the index by `messages.rowid`, which VACUUM keeps in the SQLite versions this runs on
+ * (SQLite does not promise it for a table without an INTEGER PRIMARY KEY: after a VACUUM by another tool,
+ * `DELETE FROM messages_search; INSERT INTO messages_search_pending (id) SELECT rowid FROM messages` puts the
+ * index right).
  */
 const SEARCH_SCHEMA = `
-CREATE VIRTUAL TABLE messages_fts USING fts5(
-  content, content = 'messages', content_rowid = 'rowid',
-  tokenize = "unicode61 remove_diacritics 0 categories 'L* N* Co M*'"
+CREATE VIRTUAL TABLE messages_search USING fts5(
+  words, content = '', contentless_delete = 1, tokenize = "ascii tokenchars '_'"
 );
-CREATE TABLE messages_fts_pending (id INTEGER PRIMARY KEY);
-CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-  INSERT INTO messages_fts_pending (id) VALUES (new.rowid);
+CREATE VIRTUAL TABLE messages_search_hits USING fts5vocab(messages_search, instance);
+CREATE TABLE messages_search_pending (id INTEGER PRIMARY KEY);
+CREATE TRIGGER messages_search_insert AFTER INSERT ON messages BEGIN
+  INSERT OR IGNORE INTO messages_search_pending (id) VALUES (new.rowid);
 END;
-CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-  INSERT INTO messages_fts (messages_fts, rowid, content) SELECT 'delete', old.rowid, old.content
-    WHERE NOT EXISTS (SELECT 1 FROM messages_fts_pending WHERE id = old.rowid);
-  DELETE FROM messages_fts_pending WHERE id = old.rowid;
+CREATE TRIGGER messages_search_delete AFTER DELETE ON messages BEGIN
+  DELETE FROM messages_search WHERE rowid = old.rowid AND NOT EXISTS (SELECT 1 FROM messages_search_pending WHERE id = old.rowid);
+  DELETE FROM messages_search_pending WHERE id = old.rowid;
 END;
 -- updateMessage sets content to itself when its patch has none: only a real change is indexed again.
-CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages WHEN old.content IS NOT new.content BEGIN
-  INSERT INTO messages_fts (messages_fts, rowid, content) SELECT 'delete', old.rowid, old.content
-    WHERE NOT EXISTS (SELECT 1 FROM messages_fts_pending WHERE id = old.rowid);
-  INSERT OR IGNORE INTO messages_fts_pending (id) VALUES (new.rowid);
+CREATE TRIGGER messages_search_update AFTER UPDATE OF content ON messages WHEN old.content IS NOT new.content BEGIN
+  DELETE FROM messages_search WHERE rowid = old.rowid AND NOT EXISTS (SELECT 1 FROM messages_search_pending WHERE id = old.rowid);
+  INSERT OR IGNORE INTO messages_search_pending (id) VALUES (new.rowid);
 END;
 `
 
+/** The index of earlier versions (bm25 over the whole database, SQLite's case folding): replaced on open. */
+const OLD_SCHEMA = `
+DROP TRIGGER IF EXISTS messages_fts_insert;
+DROP TRIGGER IF EXISTS messages_fts_delete;
+DROP TRIGGER IF EXISTS messages_fts_update;
+DROP TABLE IF EXISTS messages_fts;
+DROP TABLE IF EXISTS messages_fts_pending;
+`
+
+/**
+ * The index token of a word of a conversation: the conversation id in hex (only [0-9a-f]), `_`, the word. The
+ * `ascii` tokenizer splits on ASCII punctuation and spaces only (`_` excepted) and folds nothing but A-Z, which
+ * the words, lowercased letters and digits of any script, do not hold: each token is indexed as it is.
+ */
+export function searchToken (conversationId: string, word: string): string {
+  return `${Buffer.from(conversationId, 'utf8').toString('hex')}_${word}`
+}
+
+/** What the index holds for a message: its words as tokens, repeats included. */
+export function searchTokens (conversationId: string, content: string): string {
+  return searchWords(content).map((word) => searchToken(conversationId, word)).join(' ')
+}
+
 /**
  * Creates the index, its notes and its triggers in a database that has none (a new file, or one a version
- * without search wrote), filled from the messages already there, in one IMMEDIATE transaction: processes
- * opening the file at once take turns (a busy database fails at BEGIN and the caller retries), and the
- * second finds the work done. A database that has the index is only read.
+ * without search or with the earlier index wrote), with every message already there noted (indexed before
+ * the first search, or by the storage's timer), in one IMMEDIATE transaction: processes opening the file at
+ * once take turns (a busy database fails at BEGIN and the caller retries), and the second finds the work
+ * done. A database that has the index is only read.
  */
 export function setupSearch (db: Database.Database): void {
-  const present = db.prepare<[], number>("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages_fts'").pluck()
+  const present = db.prepare<[], number>("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages_search'").pluck()
   if (present.get() !== undefined) return
   db.transaction(() => {
     if (present.get() !== undefined) return
+    db.exec(OLD_SCHEMA)
     db.exec(SEARCH_SCHEMA)
-    db.exec("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
+    db.exec('INSERT INTO messages_search_pending (id) SELECT rowid FROM messages')
   }).immediate()
 }
 
-/** The words of `q`, each quoted (a phrase of one word: no FTS5 syntax survives), any of them matching. */
-function matchExpression (terms: string[]): string {
-  return terms.map((term) => `"${term.replaceAll('"', '""')}"`).join(' OR ')
-}
+/** A match as read: the message's columns, and its score. */
+type ScoredRow<R> = R & { search_words: number, search_hits: number }
 
 /** The search's statements, prepared once per connection: the search itself, and `indexPending`. */
 export function prepareSearch<R extends MessageRowOf<string>> (db: Database.Database, toMessage: (row: R) => Message) {
   const lastSeq = db.prepare<[string], number>('SELECT last_seq FROM conversations WHERE id = ?').pluck()
-  const anyPending = db.prepare<[], number>('SELECT 1 FROM messages_fts_pending LIMIT 1').pluck()
-  const indexNoted = db.prepare(`INSERT INTO messages_fts (rowid, content)
-    SELECT m.rowid, m.content FROM messages_fts_pending p JOIN messages m ON m.rowid = p.id`)
-  const clearNotes = db.prepare('DELETE FROM messages_fts_pending')
-  // CROSS JOIN: the index's matches first, each joined to its message by rowid. The planner would otherwise walk
-  // the conversation's messages and query the index once per message (a full-text lookup each: 100x slower).
-  const search = db.prepare<[Record<string, unknown>], R>(`SELECT m.* FROM messages_fts
-    CROSS JOIN messages m ON m.rowid = messages_fts.rowid
-    WHERE messages_fts MATCH @match AND m.conversation_id = @conversationId AND m.seq <= @ceiling
-    ORDER BY messages_fts.rank, m.seq DESC LIMIT @limit OFFSET @offset`)
+  const anyPending = db.prepare<[], number>('SELECT 1 FROM messages_search_pending LIMIT 1').pluck()
+  const noted = db.prepare<[], { id: number, conversation_id: string, content: string }>(`SELECT p.id, m.conversation_id, m.content
+    FROM messages_search_pending p JOIN messages m ON m.rowid = p.id`)
+  const index = db.prepare<[number, string]>('INSERT INTO messages_search (rowid, words) VALUES (?, ?)')
+  const clearNotes = db.prepare('DELETE FROM messages_search_pending')
+  // The occurrences of the conversation's tokens of the query, counted per message from the index (one row per
+  // occurrence, read by term), then the page: the matches ranking after the cursor's key, best first.
+  const search = db.prepare<[Record<string, unknown>], ScoredRow<R>>(`WITH matches AS (
+      SELECT doc, count(DISTINCT term) AS words, count(*) AS hits FROM messages_search_hits
+      WHERE term IN (SELECT value FROM json_each(@tokens)) GROUP BY doc)
+    SELECT m.*, matches.words AS search_words, matches.hits AS search_hits FROM matches
+    CROSS JOIN messages m ON m.rowid = matches.doc
+    WHERE m.conversation_id = @conversationId AND m.seq <= @ceiling AND (matches.words, matches.hits, m.seq) < (@words, @hits, @seq)
+    ORDER BY matches.words DESC, matches.hits DESC, m.seq DESC LIMIT @limit`)
 
   const moveNotes = db.transaction(() => {
-    indexNoted.run()
+    for (const row of noted.all()) {
+      const tokens = searchTokens(row.conversation_id, row.content)
+      if (tokens !== '') index.run(row.id, tokens)
+    }
     clearNotes.run()
   }).immediate
 
@@ -91,11 +122,21 @@ export function prepareSearch<R extends MessageRowOf<string>> (db: Database.Data
   function searchMessages (conversationId: string, { q, limit, cursor }: SearchQuery): Page<Message> {
     const terms = searchTerms(q)
     const n = Math.max(0, Math.floor(limit))
-    const position = readSearchCursor(cursor) ?? { offset: 0, ceiling: lastSeq.get(conversationId) ?? 0 }
+    const position = readSearchCursor(cursor) ?? { ceiling: lastSeq.get(conversationId) ?? 0 }
     if (terms.length === 0 || n === 0 || position.ceiling === 0) return { items: [], nextCursor: null }
     indexPending()
-    const rows = search.all({ match: matchExpression(terms), conversationId, ceiling: position.ceiling, limit: n + 1, offset: position.offset })
-    return searchPage(rows.map(toMessage), n, position)
+    const after = position.after ?? SEARCH_START
+    const rows = search.all({
+      tokens: JSON.stringify(terms.map((term) => searchToken(conversationId, term))),
+      conversationId,
+      ceiling: position.ceiling,
+      words: after.words,
+      hits: after.hits,
+      seq: after.seq,
+      limit: n + 1
+    })
+    const page = searchPage(rows, n, position, (row) => ({ words: row.search_words, hits: row.search_hits, seq: row.seq }))
+    return { items: page.items.map(toMessage), nextCursor: page.nextCursor }
   }
 
   return { searchMessages, indexPending }

@@ -116,6 +116,38 @@ t.test('a schema of the version before search migrates: the messages already the
     'old and new messages alike')
 })
 
+t.test('a schema at version 3 migrates: the words inside addresses, paths and version numbers of its messages are found', async (t) => {
+  const schema = freshSchema()
+  const s = quoteIdent(schema)
+  t.strictSame(await migrate(admin, schema, MIGRATIONS.filter((m) => m.version <= 3)), [1, 2, 3], 'the schema as it was')
+  const id = newId()
+  const at = '2020-01-01T00:00:00.000Z'
+  await admin.query(`INSERT INTO ${s}.conversations (id, title, created_by, created_at, updated_at, last_seq) VALUES ($1, 'Old', 'alice', $2, $2, 3)`, [id, at])
+  await admin.query(`INSERT INTO ${s}.participants (conversation_id, user_id, name, type, role, joined_at) VALUES ($1, 'alice', 'Alice', 'human', 'owner', $2)`, [id, at])
+  const contents = ['mail bob@example.com or see https://example.com/docs', 'it runs /usr/bin/env at 1.2.3', 'İSTANBUL and ΟΔΟΣ']
+  for (const [i, content] of contents.entries()) {
+    await admin.query(`INSERT INTO ${s}.messages (conversation_id, seq, id, kind, sender_id, sender, content, created_at)
+      VALUES ($1, $2, $3, 'text', 'alice', '{"id":"alice","name":"Alice","type":"human"}', $4, $5)`, [id, i + 1, newId(), content, at])
+  }
+  const before = await admin.query(`SELECT count(*)::int AS n FROM ${s}.messages WHERE content_search @@ 'example'::tsquery`)
+  t.equal(before.rows[0].n, 0, 'version 3 indexed example.com as one token')
+
+  const storage = await open(t, { connectionString: url, schema })
+  const { rows } = await admin.query(`SELECT version FROM ${s}.migrations ORDER BY version`)
+  t.strictSame(rows.map((r) => r.version), MIGRATIONS.map((m) => m.version), 'the later steps applied at init')
+  const seqs = async (q: string) => (await storage.searchMessages?.(id, { q, limit: 10 }))?.items.map((m) => m.seq)
+  t.strictSame(await seqs('example'), [1], 'a host, twice in one message')
+  t.match(await storage.searchMessages?.(id, { q: 'example', limit: 10 }), { items: [{ seq: 1, content: contents[0] }], nextCursor: null })
+  t.strictSame(await seqs('env'), [2], 'a path')
+  t.strictSame(await seqs('2'), [2], 'a version number')
+  t.strictSame(await seqs('istanbul'), [], 'İ lowercased as JavaScript does')
+  t.strictSame(await seqs('İstanbul οδος'), [3])
+  await storage.appendMessage(id, draft('docs at docs.example.org'))
+  t.strictSame(await seqs('docs'), [4, 1], 'new messages alike, the one holding the word twice first')
+  const index = await admin.query("SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'messages_content_search'", [schema])
+  t.match(index.rows, [{ indexdef: /USING gin \(content_search\)/ }], 'the index is there again')
+})
+
 t.test('a schema name that needs quoting works', async (t) => {
   const schema = freshSchema().replace('chat_test_', 'Chat Test "x" ')
   dropLater(schema)

@@ -3,6 +3,7 @@ import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
 import { newId } from '../../lib/ids.ts'
 import { createSqliteStorage } from '../../lib/storage/sqlite.ts'
+import { searchTokens } from '../../lib/storage/sqlite-search.ts'
 import type { ChatStorage } from '../../lib/storage/types.ts'
 import { storageContract } from '../../lib/storage/contract.ts'
 import { conversation, draft, opened, participant, raceInChildren } from '../helpers/storage.ts'
@@ -120,6 +121,25 @@ t.test('processes appending to one file at once get 1..n with no gap', async (t)
   t.match(await storage.getConversation(id), { lastSeq: 400 })
 })
 
+/** The index's tokens of every message (by rowid), sorted, from the index itself. */
+function indexedTokens (raw: Database.Database): Record<number, string[]> {
+  const out: Record<number, string[]> = {}
+  for (const { doc, term } of raw.prepare<[], { doc: number, term: string }>('SELECT doc, term FROM messages_search_hits').all()) (out[doc] ??= []).push(term)
+  for (const terms of Object.values(out)) terms.sort()
+  return out
+}
+
+/** What the index should hold for every message: the tokens of its words, sorted. */
+function expectedTokens (raw: Database.Database): Record<number, string[]> {
+  const out: Record<number, string[]> = {}
+  const rows = raw.prepare<[], { rowid: number, conversation_id: string, content: string }>('SELECT rowid, conversation_id, content FROM messages').all()
+  for (const row of rows) {
+    const tokens = searchTokens(row.conversation_id, row.content)
+    if (tokens !== '') out[row.rowid] = tokens.split(' ').sort()
+  }
+  return out
+}
+
 t.test('a database file from before search gets the index on open, filled with the messages already there', async (t) => {
   const filename = join(t.testdir(), 'chat.db')
   const id = newId()
@@ -131,7 +151,8 @@ t.test('a database file from before search gets the index on open, filled with t
   await first.close()
   // The file as a version without search left it: the same tables, no index, no triggers.
   const raw = new Database(filename)
-  raw.exec('DROP TRIGGER messages_fts_insert; DROP TRIGGER messages_fts_delete; DROP TRIGGER messages_fts_update; DROP TABLE messages_fts; DROP TABLE messages_fts_pending')
+  raw.exec(`DROP TRIGGER messages_search_insert; DROP TRIGGER messages_search_delete; DROP TRIGGER messages_search_update;
+    DROP TABLE messages_search_hits; DROP TABLE messages_search; DROP TABLE messages_search_pending`)
   raw.prepare('INSERT INTO messages (conversation_id, seq, id, kind, sender_id, sender, content, created_at) VALUES (?, 3, ?, \'text\', \'alice\', ?, ?, ?)')
     .run(id, newId(), JSON.stringify({ id: 'alice', name: 'Alice', type: 'human' }), 'lighthouses written by the old version', '2020-01-01T00:00:03.000Z')
   raw.prepare('UPDATE conversations SET last_seq = 3 WHERE id = ?').run(id)
@@ -149,6 +170,54 @@ t.test('a database file from before search gets the index on open, filled with t
   t.strictSame(await seqs(again, 'harbours'), [2], 'a later open leaves the index as it is')
 })
 
+t.test('a database file with the earlier search index (bm25, SQLite\'s case folding) gets the new one on open', async (t) => {
+  const filename = join(t.testdir(), 'chat.db')
+  const [id, other] = [newId(), newId()]
+  const first = createSqliteStorage({ filename })
+  await first.init()
+  for (const c of [id, other]) await first.createConversation(conversation(c), [participant])
+  await first.appendMessage(id, draft('İSTANBUL, see example.com'))
+  await first.appendMessage(other, draft('istanbul elsewhere'))
+  await first.close()
+  // The file as the earlier version left it: its index, notes and triggers, filled; none of the new ones.
+  const raw = new Database(filename)
+  raw.exec(`DROP TRIGGER messages_search_insert; DROP TRIGGER messages_search_delete; DROP TRIGGER messages_search_update;
+    DROP TABLE messages_search_hits; DROP TABLE messages_search; DROP TABLE messages_search_pending;
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+      content, content = 'messages', content_rowid = 'rowid',
+      tokenize = "unicode61 remove_diacritics 0 categories 'L* N* Co M*'"
+    );
+    CREATE TABLE messages_fts_pending (id INTEGER PRIMARY KEY);
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+      INSERT INTO messages_fts_pending (id) VALUES (new.rowid);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+      INSERT INTO messages_fts (messages_fts, rowid, content) SELECT 'delete', old.rowid, old.content
+        WHERE NOT EXISTS (SELECT 1 FROM messages_fts_pending WHERE id = old.rowid);
+      DELETE FROM messages_fts_pending WHERE id = old.rowid;
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages WHEN old.content IS NOT new.content BEGIN
+      INSERT INTO messages_fts (messages_fts, rowid, content) SELECT 'delete', old.rowid, old.content
+        WHERE NOT EXISTS (SELECT 1 FROM messages_fts_pending WHERE id = old.rowid);
+      INSERT OR IGNORE INTO messages_fts_pending (id) VALUES (new.rowid);
+    END;
+    INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');`)
+  raw.close()
+
+  const storage = await open(t, filename)
+  const seqs = async (c: string, q: string) => (await storage.searchMessages?.(c, { q, limit: 10 }))?.items.map((m) => m.seq)
+  t.strictSame(await seqs(id, 'İstanbul'), [1], 'words as JavaScript folds them')
+  t.strictSame(await seqs(id, 'istanbul'), [], 'istanbul is another word')
+  t.strictSame(await seqs(id, 'example'), [1])
+  t.strictSame(await seqs(other, 'istanbul'), [1], 'every conversation is indexed')
+  await storage.appendMessage(id, draft('example two'))
+  t.strictSame(await seqs(id, 'example'), [2, 1], 'new messages too')
+  const check = new Database(filename, { readonly: true })
+  t.teardown(() => check.close())
+  t.strictSame(check.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'messages_fts%'").all(), [], 'the earlier index is gone')
+  t.strictSame(indexedTokens(check), expectedTokens(check), 'the index holds the words of every message')
+})
+
 t.test('VACUUM keeps the rows the search index points at', async (t) => {
   const filename = join(t.testdir(), 'chat.db')
   const storage = await open(t, filename)
@@ -159,7 +228,8 @@ t.test('VACUUM keeps the rows the search index points at', async (t) => {
   const before = await storage.searchMessages?.(ids[1], { q: 'pelican gull', limit: 100 })
   const raw = new Database(filename)
   raw.exec('VACUUM')
-  t.equal(raw.prepare("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)").run().changes, 1, 'the index matches the table')
+  t.equal(raw.prepare("INSERT INTO messages_search (messages_search, rank) VALUES ('integrity-check', 1)").run().changes, 1, 'the index is sound')
+  t.strictSame(indexedTokens(raw), expectedTokens(raw), 'the index matches the table')
   raw.close()
   t.strictSame(await storage.searchMessages?.(ids[1], { q: 'pelican gull', limit: 100 }), before)
 })
@@ -182,13 +252,13 @@ t.test('the search index stays true to the messages through updates and deletes,
 
   const raw = new Database(filename)
   t.teardown(() => raw.close())
-  const integrity = raw.prepare("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
-  const notes = raw.prepare('SELECT count(*) FROM messages_fts_pending').pluck()
+  const integrity = raw.prepare("INSERT INTO messages_search (messages_search, rank) VALUES ('integrity-check', 1)")
+  const notes = raw.prepare('SELECT count(*) FROM messages_search_pending').pluck()
   t.equal(notes.get(), 2, 'the updated rows are noted, the deleted one no longer')
   const seqs = async (q: string) => (await storage.searchMessages?.(kept, { q, limit: 10 }))?.items.map((m) => m.seq)
   t.strictSame(await seqs('plan'), [pending.seq], 'the old content is out of the index, the new one in')
   t.strictSame(await seqs('itinerary'), [indexed.seq])
   t.equal(notes.get(), 0, 'the search indexed the notes')
-  // With nothing pending, FTS5's check compares the index with every message (it throws on a difference).
-  t.equal(integrity.run().changes, 1, 'the index matches the messages')
+  t.equal(integrity.run().changes, 1, 'the index is sound')
+  t.strictSame(indexedTokens(raw), expectedTokens(raw), 'with nothing pending, the index holds the words of every message')
 })
