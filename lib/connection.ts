@@ -4,7 +4,7 @@ import type { RawData, WebSocket } from 'ws'
 import type { ConversationManager } from './conversations.ts'
 import type { JoinResult } from './live.ts'
 import type { WireFrame } from './delivery.ts'
-import { ackFrame, errorFrame, joinedFrame, leftFrame, pongFrame, readyFrame } from './server-frames.ts'
+import { ackFrame, errorFrame, joinedFrame, leftFrame, pongFrame, readyFor } from './server-frames.ts'
 import { SocketSubscription } from './socket-subscription.ts'
 import {
   CHAT_ERR_BAD_FRAME, CHAT_ERR_NOT_FOUND, CHAT_ERR_QUEUE_FULL, CHAT_ERR_UNAVAILABLE, toPublicError, withRetryAfter, type ChatErrorLike
@@ -142,20 +142,7 @@ export class ChatConnection implements HumanSocket {
     socket.on('pong', () => { this.alive = true })
     socket.on('close', () => { this.dispose() })
     socket.on('error', (err) => { ctx.log.debug({ err, userId: user.id }, 'chat socket error') })
-    const { limits, heartbeatMs } = ctx.options
-    this.write(readyFrame({
-      userId: user.id,
-      connectionId: this.id,
-      heartbeatMs,
-      limits: {
-        maxMessageBytes: limits.maxMessageBytes,
-        maxParticipants: limits.maxParticipants,
-        maxFrameBytes: limits.maxFrameBytes,
-        historyWindow: limits.historyWindow,
-        replayLimit: limits.replayLimit,
-        maxQueuedFrames: limits.maxQueuedFrames
-      }
-    }))
+    this.write(readyFor(user.id, this.id, ctx.options))
   }
 
   get userId (): string {

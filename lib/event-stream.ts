@@ -9,7 +9,7 @@ import { CHAT_ERR_NOT_FOUND, CHAT_ERR_UNAVAILABLE, withRetryAfter } from './erro
 import { newId } from './ids.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { ChatUser } from './schemas/entities.ts'
-import { joinedFrame, leftFrame, readyFrame } from './server-frames.ts'
+import { joinedFrame, leftFrame, readyFor } from './server-frames.ts'
 import { SocketSubscription, type SubscriptionOwner } from './socket-subscription.ts'
 
 /**
@@ -92,24 +92,12 @@ export class EventStream implements LiveConnection {
     res.once('close', () => { this.dispose() })
     this.body.once('close', () => { this.dispose() })
     this.body.on('error', (err) => { ctx.log.debug({ err, userId: user.id }, 'chat event stream error') })
-    const { limits, heartbeatMs } = ctx.options
+    const { heartbeatMs } = ctx.options
     // TCP keepalive as well: an idle connection to a vanished peer is found by the kernel too.
     try {
       res.socket?.setKeepAlive(true, heartbeatMs)
     } catch {} // an HTTP/2 stream's socket cannot be configured
-    this.event(readyFrame({
-      userId: user.id,
-      connectionId: this.id,
-      heartbeatMs,
-      limits: {
-        maxMessageBytes: limits.maxMessageBytes,
-        maxParticipants: limits.maxParticipants,
-        maxFrameBytes: limits.maxFrameBytes,
-        historyWindow: limits.historyWindow,
-        replayLimit: limits.replayLimit,
-        maxQueuedFrames: limits.maxQueuedFrames
-      }
-    }))
+    this.event(readyFor(user.id, this.id, ctx.options))
   }
 
   get userId (): string {

@@ -1,3 +1,4 @@
+import type { ResolvedOptions } from './options.ts'
 import type { Message, Participant } from './schemas/entities.ts'
 import type {
   AckFrame, ErrorFrame, JoinedFrame, ParticipantEvent, ReadyFrame, ServerFrame
@@ -73,6 +74,24 @@ export function streamEndFrame (message: Message, partsJson?: string): WireFrame
 
 export function readyFrame (frame: Omit<ReadyFrame, 'type'>): string {
   return JSON.stringify({ type: 'ready', ...frame } satisfies ReadyFrame)
+}
+
+/** The `ready` a new socket or event stream opens with: who it is, the heartbeat, and the limits that apply. */
+export function readyFor (userId: string, connectionId: string, options: { heartbeatMs: number, limits: ResolvedOptions['limits'] }): string {
+  const { limits, heartbeatMs } = options
+  return readyFrame({
+    userId,
+    connectionId,
+    heartbeatMs,
+    limits: {
+      maxMessageBytes: limits.maxMessageBytes,
+      maxParticipants: limits.maxParticipants,
+      maxFrameBytes: limits.maxFrameBytes,
+      historyWindow: limits.historyWindow,
+      replayLimit: limits.replayLimit,
+      maxQueuedFrames: limits.maxQueuedFrames
+    }
+  })
 }
 
 export function joinedFrame (ref: string | undefined, body: Omit<JoinedFrame, 'type' | 'ref'>): string | WireFrame {
