@@ -59,6 +59,47 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 /** Pre-encoded frames still go out as text frames. */
 const TEXT = { binary: false }
 
+/**
+ * Each encoded frame made once into a whole WebSocket text frame (RFC 6455: FIN + text opcode, the length,
+ * unmasked as a server's are), shared by every socket it is written to: a conversation's message goes to its
+ * subscribers as the same bytes, with no framing or allocation per recipient.
+ */
+const wsFrames = new WeakMap<Buffer, Buffer>()
+
+export function wsTextFrame (payload: Buffer): Buffer {
+  let frame = wsFrames.get(payload)
+  if (frame !== undefined) return frame
+  const n = payload.length
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10
+  frame = Buffer.allocUnsafe(head + n)
+  frame[0] = 0x81
+  if (n < 126) {
+    frame[1] = n
+  } else if (n < 65536) {
+    frame[1] = 126
+    frame.writeUInt16BE(n, 2)
+  } else {
+    frame[1] = 127
+    frame.writeBigUInt64BE(BigInt(n), 2)
+  }
+  payload.copy(frame, head)
+  wsFrames.set(payload, frame)
+  return frame
+}
+
+/** The `ws` internals the shared frames depend on: no extension (compression) and a sender with nothing queued. */
+interface WsInternals {
+  _extensions?: Record<string, unknown>
+  _sender?: { _state?: unknown, _queue?: unknown[] }
+}
+
+/** Whether frames may go to this socket's TCP stream as shared bytes (else `ws` frames them itself). */
+function sharedFramesFit (socket: WebSocket): boolean {
+  const ws = socket as unknown as WsInternals
+  return ws._extensions !== undefined && Object.keys(ws._extensions).length === 0 &&
+    ws._sender !== undefined && typeof ws._sender._state === 'number' && Array.isArray(ws._sender._queue)
+}
+
 function uncork (conn: ChatConnection, raw: Duplex): void {
   if (!conn.corked) return
   conn.corked = false
@@ -120,6 +161,8 @@ export class ChatConnection implements HumanSocket {
   private lastDone = 0
   /** @internal cleared by uncork() */
   corked = false
+  /** Shared, pre-framed frames can be written to this socket's TCP stream directly (sharedFramesFit). */
+  private readonly shared: boolean
 
   /** The address the socket came from (audit). */
   readonly ip: string | undefined
@@ -129,6 +172,7 @@ export class ChatConnection implements HumanSocket {
     this.user = user
     this.ip = ip
     this.ctx = ctx
+    this.shared = sharedFramesFit(socket)
     this.pipeline = new SendPipeline({
       manager: ctx.manager,
       user,
@@ -175,6 +219,16 @@ export class ChatConnection implements HumanSocket {
           uncorkScheduled = true
           process.nextTick(uncorkAll)
         }
+      }
+    }
+    if (this.shared && typeof frame !== 'string') {
+      // An encoded frame is usually written to many sockets: the same framed bytes go to each, unless `ws`
+      // has something of its own queued on this one (then it frames this one too, in order).
+      const sender = (this.socket as unknown as WsInternals)._sender
+      const raw = this.raw()
+      if (raw !== undefined && sender?._state === 0 && sender._queue?.length === 0) {
+        raw.write(wsTextFrame(frame))
+        return
       }
     }
     this.socket.send(frame, TEXT)
