@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { connect, createServer, type Socket } from 'node:net'
+import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
@@ -52,60 +52,4 @@ export async function azurite (t: Test): Promise<{ connectionString: string, fre
     child.once('exit', (code) => { reject(new Error(`azurite-table exited with ${code}: ${out}`)) })
   })
   return { connectionString: connectionStringFor(port), freshPrefix }
-}
-
-/**
- * A TCP proxy in front of Azurite that, once armed, lets the next entity group transaction (`POST .../$batch`)
- * reach Azurite and be committed, then resets the connection as its response starts flowing back: the
- * response is lost, as on a network that fails at the wrong moment. Not a test.
- */
-export interface LossyProxy {
-  port: number
-  /** Loses the response of the next transaction. */
-  loseNextResponse (): void
-  /** Responses lost so far. */
-  lost: number
-  close (): Promise<void>
-}
-
-export async function startLossyProxy (targetPort: number): Promise<LossyProxy> {
-  const open = new Set<Socket>()
-  let armed = false
-  let lost = 0
-  const server = createServer((client) => {
-    const upstream = connect(targetPort, '127.0.0.1')
-    open.add(client)
-    let losing = false
-    client.on('data', (chunk: Buffer) => {
-      if (armed && /^POST [^ ]*\$batch /m.test(chunk.toString('latin1'))) {
-        armed = false
-        losing = true
-      }
-      upstream.write(chunk)
-    })
-    upstream.on('data', (chunk: Buffer) => {
-      if (!losing) {
-        client.write(chunk)
-        return
-      }
-      // Azurite answers once it has committed the transaction: the first byte of that answer never arrives.
-      lost++
-      client.resetAndDestroy()
-      upstream.destroy()
-    })
-    const end = (): void => { open.delete(client); client.destroy(); upstream.destroy() }
-    client.on('error', end).on('close', end)
-    upstream.on('error', end).on('close', end)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  return {
-    port: typeof address === 'object' && address !== null ? address.port : 0,
-    loseNextResponse () { armed = true },
-    get lost () { return lost },
-    async close () {
-      for (const socket of open) socket.destroy()
-      await new Promise<void>((resolve) => server.close(() => { resolve() }))
-    }
-  }
 }

@@ -12,6 +12,13 @@ export interface TcpProxy {
   resume (): void
   /** Stops carrying bytes either way on every connection, which stays open: the far side hangs (a partition). */
   stall (): void
+  /**
+   * The next request whose bytes match `request` reaches the far side whole; its connection is reset as the
+   * answer starts flowing back, so the request took effect and its response is lost.
+   */
+  loseNextResponse (request: RegExp): void
+  /** Responses lost so far. */
+  lost: number
   close (): Promise<void>
 }
 
@@ -20,6 +27,8 @@ export async function startProxy (targetPort: number): Promise<TcpProxy> {
   let accepted = 0
   let paused = false
   let stalled = false
+  let losing: RegExp | undefined
+  let lost = 0
   const server: Server = createServer((client) => {
     if (paused) {
       client.resetAndDestroy()
@@ -29,8 +38,25 @@ export async function startProxy (targetPort: number): Promise<TcpProxy> {
     const upstream = connect(targetPort, '127.0.0.1')
     open.add(client)
     // Bytes are carried by hand so that a stall can drop them on the floor with the connections still open.
-    client.on('data', (chunk) => { if (!stalled) upstream.write(chunk) })
-    upstream.on('data', (chunk) => { if (!stalled) client.write(chunk) })
+    let dropAnswer = false
+    client.on('data', (chunk: Buffer) => {
+      if (stalled) return
+      if (losing?.test(chunk.toString('latin1')) === true) {
+        losing = undefined
+        dropAnswer = true
+      }
+      upstream.write(chunk)
+    })
+    upstream.on('data', (chunk: Buffer) => {
+      if (stalled) return
+      if (!dropAnswer) {
+        client.write(chunk)
+        return
+      }
+      lost++
+      client.resetAndDestroy()
+      upstream.destroy()
+    })
     const end = (): void => { open.delete(client); client.destroy(); upstream.destroy() }
     client.on('error', end).on('close', end)
     upstream.on('error', end).on('close', end)
@@ -40,6 +66,8 @@ export async function startProxy (targetPort: number): Promise<TcpProxy> {
   return {
     port: typeof address === 'object' && address !== null ? address.port : 0,
     get accepted () { return accepted },
+    get lost () { return lost },
+    loseNextResponse (request) { losing = request },
     cut () {
       const n = open.size
       for (const socket of open) socket.resetAndDestroy()
