@@ -18,7 +18,7 @@ import { availableParallelism } from 'node:os'
 import WebSocket, { type RawData } from 'ws'
 import { createRoom, tokensFor, wsUrl } from './chat-room.ts'
 import { cpuMs } from './cpu.ts'
-import { intFlag, usage } from './flags.ts'
+import { giveUpAfter, intFlag, usage } from './flags.ts'
 import { epochNow, Fleet } from './fleet.ts'
 import { chatServerArgs, children, startServer, stopServer } from './processes.ts'
 import { fixed, median, pct, printTable, ratio, type Row } from './stats.ts'
@@ -92,11 +92,7 @@ function shutdown (code: number): never {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
   process.exit(code)
 }
-const watchdog = setTimeout(() => {
-  console.error(`${BENCH}: gave up after ${TIMEOUT_S} s (--timeout)`)
-  shutdown(1)
-}, TIMEOUT_S * 1000)
-watchdog.unref()
+const watchdog = giveUpAfter(BENCH, TIMEOUT_S, () => { shutdown(1) })
 
 const TOTAL = 2 * WARMUP + 2 * ROUNDS * M // per server: warm-up (latency + burst), then the rounds
 const FILLER = 'lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor '.repeat(Math.ceil(CONTENT / 40))

@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import WebSocket, { type RawData } from 'ws'
 import { createRoom, tokensFor, wsUrl } from './chat-room.ts'
-import { intFlag } from './flags.ts'
+import { giveUpAfter, intFlag } from './flags.ts'
 import { Fleet } from './fleet.ts'
 import { chatServerArgs, children, startServer, stopServer } from './processes.ts'
 import { fixed, pct, printTable, ratio, type Row } from './stats.ts'
@@ -102,11 +102,7 @@ function shutdown (code: number): never {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
   process.exit(code)
 }
-const watchdog = setTimeout(() => {
-  console.error(`${BENCH}: gave up after ${TIMEOUT_S} s (--timeout)`)
-  shutdown(1)
-}, TIMEOUT_S * 1000)
-watchdog.unref()
+const watchdog = giveUpAfter(BENCH, TIMEOUT_S, () => { shutdown(1) })
 
 interface Memory { rss: number, heapUsed: number, gc: boolean }
 async function memory (url: string): Promise<Memory> {

@@ -11,3 +11,13 @@ export function usage (bench: string, problem: string): never {
   console.error(`${bench}: ${problem}`)
   process.exit(2)
 }
+
+/** `--timeout`: past it the benchmark says so and runs `giveUp` (which cleans up and exits non-zero). */
+export function giveUpAfter (bench: string, seconds: number, giveUp: () => void): NodeJS.Timeout {
+  const timer = setTimeout(() => {
+    console.error(`${bench}: gave up after ${seconds} s (--timeout)`)
+    giveUp()
+  }, seconds * 1000)
+  timer.unref()
+  return timer
+}

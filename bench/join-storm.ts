@@ -16,7 +16,7 @@
 import { availableParallelism } from 'node:os'
 import { createRoom, tokensFor, wsUrl } from './chat-room.ts'
 import { cpuMs } from './cpu.ts'
-import { intFlag, usage } from './flags.ts'
+import { giveUpAfter, intFlag, usage } from './flags.ts'
 import { Fleet } from './fleet.ts'
 import { chatServerArgs, children, startServer, stopServer } from './processes.ts'
 import { fixed, median, printTable, ratio, type Row } from './stats.ts'
@@ -50,11 +50,7 @@ function shutdown (code: number): never {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
   process.exit(code)
 }
-const watchdog = setTimeout(() => {
-  console.error(`${BENCH}: gave up after ${TIMEOUT_S} s (--timeout)`)
-  shutdown(1)
-}, TIMEOUT_S * 1000)
-watchdog.unref()
+const watchdog = giveUpAfter(BENCH, TIMEOUT_S, () => { shutdown(1) })
 
 interface Storm {
   /** ms from the first connect. */

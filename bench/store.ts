@@ -26,7 +26,7 @@ import type { ChatStorage, MessageDraft } from '../lib/storage/types.ts'
 import { azureConnectionString, azureStorage, dropAzureTables } from './azure-storage.ts'
 import { cpuMs } from './cpu.ts'
 import { createRoom, tokensFor, wsUrl } from './chat-room.ts'
-import { intFlag, usage } from './flags.ts'
+import { giveUpAfter, intFlag, usage } from './flags.ts'
 import { chatServerArgs, children, startServer, stopServer } from './processes.ts'
 import { fixed, median, printTable, ratio, type Row } from './stats.ts'
 
@@ -65,11 +65,7 @@ async function cleanup (): Promise<void> {
   }
   if (azureUsed) await dropAzureTables(AZURE_PREFIX).catch((err: unknown) => { console.error(`${BENCH}: could not delete the Azure tables ${AZURE_PREFIX}*:`, err) })
 }
-const watchdog = setTimeout(() => {
-  console.error(`${BENCH}: gave up after ${TIMEOUT_S} s (--timeout)`)
-  void cleanup().finally(() => process.exit(1))
-}, TIMEOUT_S * 1000)
-watchdog.unref()
+const watchdog = giveUpAfter(BENCH, TIMEOUT_S, () => { void cleanup().finally(() => process.exit(1)) })
 
 const CONTENT = 'lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt'.slice(0, 64)
 const USER = 'bench-writer'
