@@ -203,6 +203,7 @@ export class ChatConnection implements HumanSocket {
    */
   write (frame: string | WireFrame): void {
     if (this.closed || this.socket.readyState !== 1) return
+    const raw = this.raw()
     if (!this.corked) {
       // Measured at the first write of a tick: what earlier ticks left unsent is the peer's backlog (what
       // this tick batches while corked is not).
@@ -210,7 +211,6 @@ export class ChatConnection implements HumanSocket {
         this.policyClose(CLOSE_SLOW_CONSUMER, 'slow consumer')
         return
       }
-      const raw = this.raw()
       if (raw !== undefined) {
         raw.cork()
         this.corked = true
@@ -221,12 +221,11 @@ export class ChatConnection implements HumanSocket {
         }
       }
     }
-    if (this.shared && typeof frame !== 'string') {
+    if (this.shared && raw !== undefined && typeof frame !== 'string') {
       // An encoded frame is usually written to many sockets: the same framed bytes go to each, unless `ws`
       // has something of its own queued on this one (then it frames this one too, in order).
       const sender = (this.socket as unknown as WsInternals)._sender
-      const raw = this.raw()
-      if (raw !== undefined && sender?._state === 0 && sender._queue?.length === 0) {
+      if (sender?._state === 0 && sender._queue?.length === 0) {
         raw.write(wsTextFrame(frame))
         return
       }
