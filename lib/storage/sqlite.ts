@@ -143,10 +143,14 @@ function prepare (db: Database.Database) {
 }
 
 /** Opens the file (fileMustExist: a reopen never creates an empty database), creates the tables, prepares once. */
+/** Pages a conversation's delete may use past `maxSizeBytes` (see `remove`). */
+const DELETE_HEADROOM_PAGES = 256
+
 function connect (filename: string, opts: { create: boolean, maxSizeBytes?: number }) {
   if (opts.create && filename !== ':memory:' && filename !== '') mkdirSync(dirname(filename), { recursive: true })
   // timeout 0: a locked database fails at once (SQLITE_BUSY) and the caller waits asynchronously, off the event loop.
   const db = new Database(filename, { fileMustExist: !opts.create, timeout: 0 })
+  let capPages: number | undefined
   try {
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
@@ -156,7 +160,8 @@ function connect (filename: string, opts: { create: boolean, maxSizeBytes?: numb
     setupSearch(db)
     if (opts.maxSizeBytes !== undefined) {
       const pageSize = db.pragma('page_size', { simple: true }) as number
-      db.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxSizeBytes / pageSize))}`)
+      capPages = Math.max(1, Math.floor(opts.maxSizeBytes / pageSize))
+      db.pragma(`max_page_count = ${capPages}`)
     }
   } catch (err) {
     db.close()
@@ -171,11 +176,23 @@ function connect (filename: string, opts: { create: boolean, maxSizeBytes?: numb
     q.insertConversation.run({ ...record, metadata: json(record.metadata), closedAt: orNull(record.closedAt) })
     for (const p of participants) q.insertParticipant.run({ ...p, conversationId: record.id })
   }).immediate
-  const remove = db.transaction((id: string) => {
+  const removeAll = db.transaction((id: string) => {
     q.deleteMessages.run(id)
     q.deleteParticipants.run(id)
     return q.deleteConversation.run(id).changes > 0
   }).immediate
+  // Deleting is how a full database gets room back, but the search index records a deletion before the
+  // messages' pages are free again: under `maxSizeBytes` a delete may go a little past the cap (the next writes
+  // reuse the pages it freed).
+  const remove = (id: string): boolean => {
+    if (capPages === undefined) return removeAll(id)
+    db.pragma(`max_page_count = ${capPages + DELETE_HEADROOM_PAGES}`)
+    try {
+      return removeAll(id)
+    } finally {
+      db.pragma(`max_page_count = ${capPages}`)
+    }
+  }
   const addParticipant = db.transaction((conversationId: string, p: ParticipantRecord, max: number): AddParticipantResult => {
     if (q.getConversation.get(conversationId) === undefined) return 'missing'
     if (q.hasParticipant.get(conversationId, p.id) !== undefined) return 'exists'

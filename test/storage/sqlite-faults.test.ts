@@ -27,7 +27,8 @@ function neverAcked (t: Test, client: TestClient, clientMessageId: string): void
 }
 
 t.test('a full database: sends fail UNAVAILABLE without an ack, health is 503, and both recover once room is freed', async (t) => {
-  const storage = createSqliteStorage({ filename: join(t.testdir(), 'chat.db'), maxSizeBytes: 512 * 1024 })
+  // The search index catches up at once: deleting indexed messages must still free room on a full database.
+  const storage = createSqliteStorage({ filename: join(t.testdir(), 'chat.db'), maxSizeBytes: 512 * 1024, searchIndexDelayMs: 1 })
   const ta = await startApp(t, { storage })
   const filler = await createConversation(ta, 'alice')
   const kept = await createConversation(ta, 'alice', ['bob'])
