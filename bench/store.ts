@@ -10,9 +10,12 @@
 //               bench<random>chat / …chatindex, deleted at the end
 // The chat is bench/server.ts in its own process (rate limits off); one socket joins, then keeps --window
 // `send` frames unacked: each `ack` lets the next one go. --warmup sends first, then --rounds measured runs of
-// --sends each; the table gives the median round.
+// --sends each; the table gives the median round. The defaults are sized so a round lasts about half a second
+// or more on the fast storages (15,000 sends after 5,000 of warm-up: shorter rounds measured the JIT warming up
+// and the machine's noise, 22k–36k acked/s on memory between runs), and so Azure (~100 appends/s on
+// Azurite) ends: 1,000 after 200 there.
 //
-//   npx tsx bench/store.ts [--sends 3000] [--warmup 500] [--rounds 3] [--window 64] [--timeout 600]
+//   npx tsx bench/store.ts [--sends 15000] [--warmup 5000] [--rounds 3] [--window 64] [--timeout 900]
 //                          [--storages memory,sqlite,postgres,azure]
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -31,13 +34,17 @@ import { chatServerArgs, children, startServer, stopServer } from './processes.t
 import { fixed, median, printTable, ratio, type Row } from './stats.ts'
 
 const BENCH = 'store'
-const SENDS = intFlag(BENCH, 'sends', 3000)
-const WARMUP = intFlag(BENCH, 'warmup', 500, 0)
-const ROUNDS = intFlag(BENCH, 'rounds', 3)
-const WINDOW = intFlag(BENCH, 'window', 64)
-const TIMEOUT_S = intFlag(BENCH, 'timeout', 600)
 const ALL = ['memory', 'sqlite', 'postgres', 'azure'] as const
 type StorageName = typeof ALL[number]
+const given = (name: string): boolean => process.argv.includes(`--${name}`)
+/** --sends and --warmup, or each storage's default (Azure's are small: it appends ~100/s on Azurite). */
+const SENDS = intFlag(BENCH, 'sends', 15_000)
+const WARMUP = intFlag(BENCH, 'warmup', 5000, 0)
+const sendsFor = (name: StorageName): number => name === 'azure' && !given('sends') ? 1000 : SENDS
+const warmupFor = (name: StorageName): number => name === 'azure' && !given('warmup') ? 200 : WARMUP
+const ROUNDS = intFlag(BENCH, 'rounds', 3)
+const WINDOW = intFlag(BENCH, 'window', 64)
+const TIMEOUT_S = intFlag(BENCH, 'timeout', 900)
 const flag = process.argv.indexOf('--storages')
 const STORAGES = (flag > 0 ? String(process.argv[flag + 1]).split(',') : [...ALL]) as StorageName[]
 for (const s of STORAGES) if (!ALL.includes(s)) usage(BENCH, `--storages: unknown storage "${s}" (${ALL.join(', ')})`)
@@ -70,6 +77,8 @@ const watchdog = giveUpAfter(BENCH, TIMEOUT_S, () => { void cleanup().finally(()
 const CONTENT = 'lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt'.slice(0, 64)
 const USER = 'bench-writer'
 
+const oneInFlight = (sends: number): number => Math.max(100, Math.ceil(sends / 5))
+
 /** Runs `count` operations with `window` in flight; resolves to operations per second. */
 async function windowed (count: number, window: number, op: (i: number) => Promise<void>): Promise<number> {
   let next = 0
@@ -86,21 +95,23 @@ interface Rates { many: number, one: number, /** CPU µs per operation at WINDOW
  * Median of ROUNDS measured runs after the warm-up, at 64 (WINDOW) and at 1 in flight. `cpu` reads the CPU
  * time (ms) of the process that does the work (this one for the storage alone, the server for the chat).
  */
-async function rates (op: (i: number) => Promise<void>, cpu: () => number): Promise<Rates> {
+async function rates (name: StorageName, op: (i: number) => Promise<void>, cpu: () => number): Promise<Rates> {
   let i = 0
   const run = async (count: number, window: number): Promise<number> => await windowed(count, window, async () => { await op(i++) })
-  if (WARMUP > 0) await run(WARMUP, WINDOW)
+  const sends = sendsFor(name)
+  const warmup = warmupFor(name)
+  if (warmup > 0) await run(warmup, WINDOW)
   const many: number[] = []
   const one: number[] = []
   let cpuMsMany = 0
   for (let r = 0; r < ROUNDS; r++) {
     const cpu0 = cpu()
-    many.push(await run(SENDS, WINDOW))
+    many.push(await run(sends, WINDOW))
     cpuMsMany += cpu() - cpu0
     // 1 in flight is slow on a database: a fifth as many sends.
-    one.push(await run(Math.max(100, Math.ceil(SENDS / 5)), 1))
+    one.push(await run(oneInFlight(sends), 1))
   }
-  return { many: median(many), one: median(one), cpuUs: cpuMsMany * 1000 / (ROUNDS * SENDS) }
+  return { many: median(many), one: median(one), cpuUs: cpuMsMany * 1000 / (ROUNDS * sends) }
 }
 
 const ownCpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000 }
@@ -131,7 +142,7 @@ async function rawRates (name: StorageName): Promise<Rates | string> {
       [{ id: USER, name: USER, type: 'human', role: 'owner', joinedAt: now }]
     )
     const sender = { id: USER, name: USER, type: 'human' as const }
-    return await rates(async (i) => {
+    return await rates(name, async (i) => {
       const draft: MessageDraft = { id: newId(), kind: 'text', sender, content: CONTENT, clientMessageId: `r${i}`, createdAt: new Date().toISOString() }
       await storage.appendMessage(id, draft)
     }, ownCpuMs)
@@ -175,7 +186,7 @@ async function chatRates (name: StorageName): Promise<Rates> {
     ws.on('error', (err) => { failure?.(err) })
     ws.on('close', (code) => { failure?.(new Error(`${name}: the socket closed (${code})`)) })
     await Promise.race([joinedP, failed])
-    const result = await rates(async (i) => {
+    const result = await rates(name, async (i) => {
       const clientMessageId = `c${i}`
       const acked = new Promise<void>((resolve) => { acks.set(clientMessageId, resolve) })
       ws.send(JSON.stringify({ type: 'send', conversationId, clientMessageId, content: CONTENT }))
@@ -214,7 +225,11 @@ try {
     ])
   }
   clearTimeout(watchdog)
-  console.log(`${BENCH}: one user, one conversation, one socket; ${SENDS} sends per round at ${WINDOW} in flight (${Math.max(100, Math.ceil(SENDS / 5))} at 1), median of ${ROUNDS} rounds after ${WARMUP} warm-up; node ${process.version}, ${availableParallelism()} CPUs`)
+  const size = (name: StorageName): string => `${sendsFor(name)} sends per round at ${WINDOW} in flight (${oneInFlight(sendsFor(name))} at 1) after ${warmupFor(name)} warm-up`
+  const sizes = new Map<string, StorageName[]>()
+  for (const name of STORAGES) sizes.set(size(name), [...(sizes.get(size(name)) ?? []), name])
+  const sized = sizes.size === 1 ? [...sizes.keys()] : [...sizes].map(([text, names]) => `${names.join(', ')}: ${text}`)
+  console.log(`${BENCH}: one user, one conversation, one socket; ${sized.join('; ')}; median of ${ROUNDS} rounds; node ${process.version}, ${availableParallelism()} CPUs`)
   console.log('baseline = the storage alone (appendMessage from this process, as many in flight); chat = bench/server.ts over /chat/ws, sends/s counted at the ack')
   console.log('chat / raw below 1 = the chat\'s cost on top of its storage; target = the issue\'s, for the chat at 64 in flight')
   console.log('')
