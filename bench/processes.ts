@@ -11,9 +11,12 @@ export const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(B
 export const children: ChildProcess[] = []
 process.on('exit', () => { for (const child of children) if (child.exitCode === null) child.kill('SIGKILL') })
 
+/** How a server process loads TypeScript: compiled as the published package is (bench/compiled.mjs), not tsx. */
+export const COMPILED = ['--import', new URL('./compiled.mjs', import.meta.url).pathname]
+
 /** The example host (bench/server.ts) with the given storage. */
 export function chatServerArgs (storage: string): string[] {
-  return ['--import', 'tsx', new URL(process.env.BENCH_SERVER ?? './server.ts', import.meta.url).pathname, storage]
+  return [...COMPILED, new URL(process.env.BENCH_SERVER ?? './server.ts', import.meta.url).pathname, storage]
 }
 
 /** A server process; it prints { port } on its first line and exits when its stdin closes. */

@@ -20,7 +20,7 @@ import { availableParallelism } from 'node:os'
 import { createInterface } from 'node:readline'
 import pg from 'pg'
 import WebSocket, { type RawData } from 'ws'
-import { children, NODE_ARGS, postJson } from './processes.ts'
+import { children, COMPILED, NODE_ARGS, postJson } from './processes.ts'
 
 function arg (name: string, fallback: string): number {
   const i = process.argv.indexOf(`--${name}`)
@@ -73,7 +73,7 @@ interface Host { name: string, proc: ChildProcess, port: number }
 
 /** An example-host process; resolves once it logs where it listens. Its log is drained and dropped. */
 async function startHost (name: string): Promise<Host> {
-  const proc = spawn(process.execPath, [...NODE_ARGS, '--import', 'tsx', 'examples/server.ts'], {
+  const proc = spawn(process.execPath, [...NODE_ARGS, ...COMPILED, 'examples/server.ts'], {
     cwd: ROOT,
     env: { ...process.env, ...ENV },
     stdio: ['ignore', 'pipe', 'inherit']

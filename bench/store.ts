@@ -8,8 +8,9 @@
 //               of this run, dropped at the end (the server itself is never touched)
 //   azure       only when AZURE_STORAGE_CONNECTION_STRING is set (Azurite: see the README); tables
 //               bench<random>chat / …chatindex, deleted at the end
-// The chat is bench/server.ts in its own process (rate limits off); one socket joins, then keeps --window
-// `send` frames unacked: each `ack` lets the next one go. --warmup sends first, then --rounds measured runs of
+// The chat is bench/server.ts in its own process (rate limits off; compiled as the package ships, see
+// bench/compiled.mjs); one socket joins, then keeps --window `send` frames unacked: each `ack` lets the next one
+// go (the sends ready in one tick leave in one TCP write). --warmup sends first, then --rounds measured runs of
 // --sends each; the table gives the median round. The defaults are sized so a round lasts about half a second
 // or more on the fast storages (15,000 sends after 5,000 of warm-up: shorter rounds measured the JIT warming up
 // and the machine's noise, 22k–36k acked/s on memory between runs), and so Azure (~100 appends/s on
@@ -19,6 +20,7 @@
 //                          [--storages memory,sqlite,postgres,azure]
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
+import type { Socket } from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -189,6 +191,13 @@ async function chatRates (name: StorageName): Promise<Rates> {
     const result = await rates(name, async (i) => {
       const clientMessageId = `c${i}`
       const acked = new Promise<void>((resolve) => { acks.set(clientMessageId, resolve) })
+      // The sends this client has ready in one tick leave in one TCP write (as the chat's replies do), so the
+      // load generator's own writes do not bound the rate it measures.
+      const raw = (ws as unknown as { _socket: Socket })._socket
+      if (raw.writableCorked === 0) {
+        raw.cork()
+        process.nextTick(() => { raw.uncork() })
+      }
       ws.send(JSON.stringify({ type: 'send', conversationId, clientMessageId, content: CONTENT }))
       await Promise.race([acked, failed])
     }, () => cpuMs(server.child.pid))
