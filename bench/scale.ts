@@ -1,5 +1,5 @@
 // bench/scale: several instances of the example host on one PostgreSQL and one Redis, as docs/scaling.md
-// deploys them. Two processes, A and B (`node --import tsx examples/server.ts`, CHAT_STORAGE=postgres in a
+// deploys them. Two processes, A and B (`node --import ./bench/compiled.mjs examples/server.ts`, CHAT_STORAGE=postgres in a
 // schema of this run's own, dropped at the end; REDIS_URL with a pub/sub channel of this run's own;
 // CHAT_RATE_LIMIT=0). Every client is in this process, on loopback. One table:
 //   latency    one sender on A, one message at a time, alternating between two conversations: one whose
