@@ -1,4 +1,5 @@
 import { TableClient, type TransactionAction } from '@azure/data-tables'
+import { randomUUID } from 'node:crypto'
 import type { Message } from '../schemas/entities.ts'
 import { createAppends } from './azure-appends.ts'
 import { all, call, get, MAX_BATCH_OPS, remove, removeAll, retrying, rows, serializer, transaction, type Tables } from './azure-client.ts'
@@ -16,7 +17,8 @@ import type { ChatStorage } from './types.ts'
  * `<prefix>chat`: one partition per conversation (PartitionKey `c|<id>`), so that everything an append
  * touches is one entity group transaction:
  * - `c`            the record, its counter `lastSeq` (the seq; every append moves it with If-Match on the
- *                  ETag, see azure-appends.ts) and `members` (the participant count addParticipant checks);
+ *                  ETag, see azure-appends.ts) and `members` (the participant count addParticipant checks,
+ *                  with `membersTx`, the token of the last change to it);
  * - `p|<user>`     a participant;
  * - `m<seq>`       a message, seq zero-padded to 10 digits, so a range of seqs is a range of keys;
  * - `i|<id>`       message id → seq (updateMessage and the sweep find a message by id);
@@ -135,15 +137,20 @@ export function createAzureTableStorage (opts: AzureTableStorageOptions): ChatSt
       return (await all(tables.chat, pk(conversationId), { gt: 'p|', lt: 'p}' })).map(toParticipant)
     },
 
+    // A membership change moves the conversation's `members` count with a token of its own (`membersTx`) in the
+    // same transaction: when its response is lost and the SDK sends it again (a conflict), the retry reads the
+    // token and knows the change is done: added or removed, not "exists" or "not there".
     async addParticipant (conversationId, participant, max) {
+      const tx = randomUUID()
       const result = await serial(conversationId, async () => await retrying(async () => {
         const c = await get(tables.chat, pk(conversationId), key.conversation)
         if (c === undefined) return 'missing'
+        if (c.membersTx === tx) return 'added'
         if (await get(tables.chat, pk(conversationId), key.participant(participant.id)) !== undefined) return 'exists'
         const members = c.members as number
         if (members >= max) return 'full'
         await transaction(tables.chat, [
-          ['update', { partitionKey: pk(conversationId), rowKey: key.conversation, members: members + 1 }, 'Merge', { etag: c.etag }],
+          ['update', { partitionKey: pk(conversationId), rowKey: key.conversation, members: members + 1, membersTx: tx }, 'Merge', { etag: c.etag }],
           ['create', participantEntity(conversationId, participant)]
         ])
         return 'added'
@@ -153,13 +160,17 @@ export function createAzureTableStorage (opts: AzureTableStorageOptions): ChatSt
     },
 
     async removeParticipant (conversationId, userId) {
+      const tx = randomUUID()
       const removed = await serial(conversationId, async () => await retrying(async () => {
-        const p = await get(tables.chat, pk(conversationId), key.participant(userId))
-        const c = p === undefined ? undefined : await get(tables.chat, pk(conversationId), key.conversation)
+        const [p, c] = await Promise.all([
+          get(tables.chat, pk(conversationId), key.participant(userId)),
+          get(tables.chat, pk(conversationId), key.conversation)
+        ])
+        if (c?.membersTx === tx) return true
         if (p === undefined || c === undefined) return false
         try {
           await transaction(tables.chat, [
-            ['update', { partitionKey: pk(conversationId), rowKey: key.conversation, members: (c.members as number) - 1 }, 'Merge', { etag: c.etag }],
+            ['update', { partitionKey: pk(conversationId), rowKey: key.conversation, members: (c.members as number) - 1, membersTx: tx }, 'Merge', { etag: c.etag }],
             ['delete', { partitionKey: pk(conversationId), rowKey: p.rowKey as string }]
           ])
         } catch (err) {

@@ -178,6 +178,30 @@ t.test('a transaction whose response is lost and that the client sends again is 
   t.match(await storage.appendMessage(id, draft('next')), { created: true, message: { seq: 4 } })
 })
 
+t.test('a participant added or removed by a transaction whose response is lost and sent again: added, removed, listed once', async (t) => {
+  const proxy = await startProxy(portOf(connectionString))
+  t.teardown(() => proxy.close())
+  const storage = await opened(t, createAzureTableStorage({ connectionString: connectionStringFor(proxy.port), tablePrefix: freshPrefix() }))
+  const id = newId()
+  await storage.createConversation(conversation(id), [participant])
+  const bob = { ...participant, id: 'bob', name: 'Bob', role: 'member' as const }
+
+  proxy.loseNextResponse(ENTITY_GROUP_TRANSACTION)
+  t.equal(await storage.addParticipant(id, bob, 5), 'added', 'added, not "exists"')
+  t.equal(proxy.lost, 1, 'the response was lost')
+  t.strictSame((await storage.getParticipants(id)).map((p) => p.id).sort(), [participant.id, 'bob'].sort())
+  t.strictSame((await storage.listConversations({ userId: 'bob', limit: 5 })).items.map((c) => c.id), [id], 'in Bob\'s list')
+  t.equal(await storage.addParticipant(id, bob, 5), 'exists', 'a second add is "exists"')
+
+  proxy.loseNextResponse(ENTITY_GROUP_TRANSACTION)
+  t.equal(await storage.removeParticipant(id, 'bob'), true, 'removed, not "not there"')
+  t.equal(proxy.lost, 2)
+  t.strictSame((await storage.getParticipants(id)).map((p) => p.id), [participant.id])
+  t.strictSame((await storage.listConversations({ userId: 'bob', limit: 5 })).items, [], 'gone from Bob\'s list')
+  t.equal(await storage.removeParticipant(id, 'bob'), false, 'a second removal finds nobody')
+  t.equal(await storage.addParticipant(id, bob, 2), 'added', 'the count came back down: room for Bob under a limit of 2')
+})
+
 t.test('an outage (the proxy cut and refusing) is CHAT_ERR_UNAVAILABLE with retryAfterMs, and it recovers', async (t) => {
   const proxy = await startProxy(portOf(connectionString))
   t.teardown(() => proxy.close())
