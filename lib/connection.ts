@@ -18,6 +18,7 @@ import type { ChatUser } from './schemas/entities.ts'
 import type { ClientFrame, JoinFrame, SendFrame } from './schemas/frames.ts'
 import { ReplyOrder, SendPipeline } from './send-pipeline.ts'
 import type { AppendResult } from './storage/types.ts'
+import { ExpirySchedule } from './token-expiry.ts'
 
 export const CLOSE_NORMAL = 1000
 export const CLOSE_GOING_AWAY = 1001
@@ -52,9 +53,6 @@ export const DRAIN_TIMEOUT_MS = 10_000
 
 /** Refusals (a few bytes each) that may wait behind a full queue before the socket is closed (1008). */
 const MAX_QUEUED_REFUSALS = 256
-
-/** Longest a timer may wait (setTimeout's limit); a later expiry is checked again when it fires. */
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** Pre-encoded frames still go out as text frames. */
 const TEXT = { binary: false }
@@ -122,6 +120,13 @@ const FRAMES_PER_TURN = 32
 /** Most sends of one socket on their way to storage at once (and at most a quarter of limits.maxPendingSends). */
 const MAX_PIPELINED_SENDS = 128
 
+/** Every socket whose token expires, on one timer: each is closed with 4001 when its token expires. */
+const tokenExpiry = new ExpirySchedule<ChatConnection>((conn) => { conn.policyClose(CLOSE_TOKEN_EXPIRED, 'token expired') })
+
+/** A socket's ChatConnection, kept on the socket: its listeners are shared by every socket, not closures of each. */
+const kConnection = Symbol('chat.connection')
+type OwnedSocket = WebSocket & { [kConnection]: ChatConnection }
+
 /**
  * One WebSocket. Frames are taken in arrival order and their replies go out in that order. Consecutive `send`
  * frames into one conversation go to storage without waiting for each other's ack (send-pipeline.ts: stores
@@ -133,30 +138,30 @@ export class ChatConnection implements HumanSocket {
   readonly user: ChatUser
   /** Cleared by the heartbeat, set by a pong. */
   alive = true
-  readonly openedAt = new Date().toISOString()
+  private readonly openedMs = Date.now()
   private readonly socket: WebSocket
   private readonly ctx: ConnectionContext
-  private readonly queue: Queued[] = []
+  // What only a socket that sends frames needs is made when it does (an idle socket holds none of it): the frames
+  // waiting, the drain's and the loop's waiters, the replies' order, the sends in flight, the subscriptions.
+  private queue: Queued[] | undefined
   private queuedBytes = 0
   private busy = false
   private closed = false
   /** Set by drain(): frames that arrive from now on are refused, those already received are finished. */
   private draining = false
-  private idle: Array<() => void> = []
+  private idle: Array<() => void> | undefined
   /** Entries taken off the queue, and those handled; the drain waits until `drainAt` are handled. */
   private taken = 0
   private done = 0
   private drainAt: number | undefined
   /** Smoothed time to handle one frame: how long a socket whose queue is full should wait. */
   private frameMs = 1
-  private expiry: NodeJS.Timeout | undefined
-  private readonly subscriptions = new Map<string, SocketSubscription>()
+  private subscriptions: Map<string, SocketSubscription> | undefined
   /** Replies in frame order, whichever frame is ready first. */
-  private readonly replies = new ReplyOrder()
-  private readonly pipeline: SendPipeline
-  private readonly pipelineDepth: number
+  private replies: ReplyOrder | undefined
+  private pipeline: SendPipeline | undefined
   /** The loop waiting for a send to be over or a frame to arrive. */
-  private wakers: Array<() => void> = []
+  private wakers: Array<() => void> | undefined
   /** When the last reply went out (frameMs). */
   private lastDone = 0
   /** @internal cleared by uncork() */
@@ -173,20 +178,57 @@ export class ChatConnection implements HumanSocket {
     this.ip = ip
     this.ctx = ctx
     this.shared = sharedFramesFit(socket)
-    this.pipeline = new SendPipeline({
-      manager: ctx.manager,
-      user,
-      ack: (frame, result) => { this.ack(frame, result) },
-      fail: (err, ref) => { this.fail(err, ref) },
-      settled: () => { this.nudge() }
-    })
-    this.pipelineDepth = Math.max(1, Math.min(MAX_PIPELINED_SENDS, Math.floor(ctx.options.limits.maxPendingSends / 4)))
     // Listeners go on before anything else can happen on this socket.
-    socket.on('message', (data, isBinary) => { this.receive(data, isBinary) })
-    socket.on('pong', () => { this.alive = true })
-    socket.on('close', () => { this.dispose() })
-    socket.on('error', (err) => { ctx.log.debug({ err, userId: user.id }, 'chat socket error') })
+    ;(socket as OwnedSocket)[kConnection] = this
+    socket.on('message', ChatConnection.onMessage)
+    socket.on('pong', ChatConnection.onPong)
+    socket.on('close', ChatConnection.onClose)
+    socket.on('error', ChatConnection.onError)
     this.write(readyFor(user.id, this.id, ctx.options))
+  }
+
+  // The socket's listeners, the same functions for every socket (`this` is the socket).
+  private static readonly onMessage = function (this: WebSocket, data: RawData, isBinary: boolean): void {
+    (this as OwnedSocket)[kConnection].receive(data, isBinary)
+  }
+
+  private static readonly onPong = function (this: WebSocket): void {
+    (this as OwnedSocket)[kConnection].alive = true
+  }
+
+  private static readonly onClose = function (this: WebSocket): void {
+    (this as OwnedSocket)[kConnection].dispose()
+  }
+
+  private static readonly onError = function (this: WebSocket, err: Error): void {
+    (this as OwnedSocket)[kConnection].socketError(err)
+  }
+
+  /**
+   * A client breaking the WebSocket protocol (invalid UTF-8: 1007, over maxPayload: 1009) is closed by `ws` with
+   * that code, its close frame sent: logged at debug, not terminated. Anything else is a server error.
+   */
+  private socketError (err: Error): void {
+    const code = (err as Error & { code?: unknown }).code
+    if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+      this.ctx.log.debug({ code, reason: err.message, userId: this.user.id }, 'chat socket closed: protocol error')
+      return
+    }
+    this.ctx.log.error({ err, userId: this.user.id }, 'chat socket failed')
+    this.terminate()
+  }
+
+  get openedAt (): string {
+    return new Date(this.openedMs).toISOString()
+  }
+
+  /** Sends added to the pipeline and not over yet. */
+  private get inFlight (): number {
+    return this.pipeline === undefined ? 0 : this.pipeline.size
+  }
+
+  private get waiting (): number {
+    return this.queue === undefined ? 0 : this.queue.length
   }
 
   get userId (): string {
@@ -194,7 +236,7 @@ export class ChatConnection implements HumanSocket {
   }
 
   get conversations (): string[] {
-    return [...this.subscriptions.keys()]
+    return this.subscriptions === undefined ? [] : [...this.subscriptions.keys()]
   }
 
   /**
@@ -202,6 +244,14 @@ export class ChatConnection implements HumanSocket {
    * Frames written in one tick leave in one write: the TCP socket is corked until the tick ends.
    */
   write (frame: string | WireFrame): void {
+    this.put(frame, typeof frame !== 'string')
+  }
+
+  /**
+   * write(), `shared` telling whether the frame is one many sockets get (an encoded broadcast frame: framed once,
+   * see wsTextFrame) or this socket's alone (a reply: `ws` frames it, without copying it into a framed buffer).
+   */
+  private put (frame: string | WireFrame, shared: boolean): void {
     if (this.closed || this.socket.readyState !== 1) return
     const raw = this.raw()
     if (!this.corked) {
@@ -221,7 +271,7 @@ export class ChatConnection implements HumanSocket {
         }
       }
     }
-    if (this.shared && raw !== undefined && typeof frame !== 'string') {
+    if (shared && this.shared && raw !== undefined && typeof frame !== 'string') {
       // An encoded frame is usually written to many sockets: the same framed bytes go to each, unless `ws`
       // has something of its own queued on this one (then it frames this one too, in order).
       const sender = (this.socket as unknown as WsInternals)._sender
@@ -262,7 +312,7 @@ export class ChatConnection implements HumanSocket {
   }
 
   subscriptionEnded (sub: SocketSubscription): void {
-    if (this.subscriptions.get(sub.conversationId) !== sub) return
+    if (this.subscriptions?.get(sub.conversationId) !== sub) return
     this.subscriptions.delete(sub.conversationId)
     this.write(leftFrame(sub.conversationId))
   }
@@ -301,19 +351,20 @@ export class ChatConnection implements HumanSocket {
       return
     }
     // Refusals wait in line too, but not without end (draining included): a client that ignores them is cut off.
-    if (this.queue.length >= maxQueuedFrames + MAX_QUEUED_REFUSALS) {
+    const waiting = this.waiting
+    if (waiting >= maxQueuedFrames + MAX_QUEUED_REFUSALS) {
       this.policyClose(CLOSE_POLICY, 'too many frames')
       return
     }
     // Waiting frames are bounded in count and in bytes (one frame may always wait, whatever its size).
-    const full = this.queue.length >= maxQueuedFrames || (this.queue.length > 0 && this.queuedBytes + size > maxBufferedBytes)
+    const full = waiting >= maxQueuedFrames || (waiting > 0 && this.queuedBytes + size > maxBufferedBytes)
     if (this.draining || full) {
       // The refusal carries the frame's ref: a large frame is read for it, then let go.
       if (frame === undefined && error === undefined) parse()
       const ref = (frame as ClientFrame | undefined)?.ref ?? (error as { ref?: string } | undefined)?.ref
       const refusal = this.draining
         ? withRetryAfter(new CHAT_ERR_UNAVAILABLE('the server is shutting down'), 1000)
-        : withRetryAfter(new CHAT_ERR_QUEUE_FULL(), Math.ceil(Math.max(50, this.queue.length * this.frameMs)))
+        : withRetryAfter(new CHAT_ERR_QUEUE_FULL(), Math.ceil(Math.max(50, waiting * this.frameMs)))
       this.enqueue({ error: refusal, ref, bytes: 0 })
       return
     }
@@ -330,7 +381,7 @@ export class ChatConnection implements HumanSocket {
   }
 
   private enqueue (entry: Queued): void {
-    this.queue.push(entry)
+    (this.queue ??= []).push(entry)
     if (this.busy) {
       this.nudge()
       return
@@ -340,12 +391,15 @@ export class ChatConnection implements HumanSocket {
 
   /** Wakes the loop: a send is over, a frame arrived, or the socket closed. */
   private nudge (): void {
-    for (const wake of this.wakers.splice(0)) wake()
+    const wakers = this.wakers
+    if (wakers === undefined || wakers.length === 0) return
+    this.wakers = undefined
+    for (const wake of wakers) wake()
   }
 
   /** Resolves once `ready()` holds, or the socket is closed. */
   private async until (ready: () => boolean): Promise<void> {
-    while (!ready() && !this.closed) await new Promise<void>((resolve) => { this.wakers.push(resolve) })
+    while (!ready() && !this.closed) await new Promise<void>((resolve) => { (this.wakers ??= []).push(resolve) })
   }
 
   /**
@@ -353,7 +407,7 @@ export class ChatConnection implements HumanSocket {
    * handled: undefined when written now, else a promise resolved once written.
    */
   private reply (slot: number, started: number, write: () => void): Promise<void> | undefined {
-    return this.replies.settle(slot, () => {
+    return (this.replies ??= new ReplyOrder()).settle(slot, () => {
       write()
       const now = performance.now()
       this.frameMs = this.frameMs * 0.9 + (now - Math.max(started, this.lastDone)) * 0.1
@@ -368,10 +422,10 @@ export class ChatConnection implements HumanSocket {
     let handled = 0
     try {
       while (!this.closed) {
-        if (this.queue.length === 0) {
-          if (this.pipeline.size === 0) break
+        if (this.waiting === 0) {
+          if (this.inFlight === 0) break
           // Sends are still being stored: the loop stays busy (a drain waits for them) and takes what arrives.
-          await this.until(() => this.queue.length > 0 || this.pipeline.size === 0)
+          await this.until(() => this.waiting > 0 || this.inFlight === 0)
           continue
         }
         // A burst of frames that never waits on I/O would hold every reply until the whole burst is done.
@@ -379,10 +433,10 @@ export class ChatConnection implements HumanSocket {
           await new Promise(setImmediate)
           continue // the socket may have closed meanwhile: check again
         }
-        const entry = this.queue.shift() as Queued
+        const entry = (this.queue as Queued[]).shift() as Queued
         this.queuedBytes -= entry.bytes
         this.taken++
-        const slot = this.replies.open()
+        const slot = (this.replies ??= new ReplyOrder()).open()
         const started = performance.now()
         if ('error' in entry) {
           this.reply(slot, started, () => { this.fail(entry.error, entry.ref) })
@@ -395,7 +449,7 @@ export class ChatConnection implements HumanSocket {
             await this.send(frame, slot, started)
           } else {
             // Any other frame waits for the sends before it (a join lists them) and is handled alone.
-            await this.until(() => this.pipeline.size === 0)
+            await this.until(() => this.inFlight === 0)
             await this.handle(frame)
             this.reply(slot, started, () => {})
           }
@@ -407,15 +461,20 @@ export class ChatConnection implements HumanSocket {
     } finally {
       this.busy = false
       // Idle (or closed): whatever was received is handled.
-      for (const resolve of this.idle.splice(0)) resolve()
+      this.wakeIdle()
     }
   }
 
   /** Resolves the drain once the entries received before it began are handled (later refusals do not count). */
   private wakeDrain (): void {
-    if (this.drainAt !== undefined && this.done >= this.drainAt) {
-      for (const resolve of this.idle.splice(0)) resolve()
-    }
+    if (this.drainAt !== undefined && this.done >= this.drainAt) this.wakeIdle()
+  }
+
+  private wakeIdle (): void {
+    const idle = this.idle
+    if (idle === undefined) return
+    this.idle = undefined
+    for (const resolve of idle) resolve()
   }
 
   /**
@@ -426,10 +485,10 @@ export class ChatConnection implements HumanSocket {
   async quiesce (): Promise<void> {
     this.draining = true
     if (this.busy && !this.closed) {
-      this.drainAt = this.taken + this.queue.length // the one in hand (taken, not done), then those waiting
+      this.drainAt = this.taken + this.waiting // the one in hand (taken, not done), then those waiting
       let timer: NodeJS.Timeout | undefined
       await Promise.race([
-        new Promise<void>((resolve) => { this.idle.push(resolve) }),
+        new Promise<void>((resolve) => { (this.idle ??= []).push(resolve) }),
         new Promise<void>((resolve) => { timer = setTimeout(resolve, DRAIN_TIMEOUT_MS).unref() })
       ])
       clearTimeout(timer)
@@ -446,21 +505,14 @@ export class ChatConnection implements HumanSocket {
 
   /** Once registered: from now on the socket may close by itself (its token expiring). */
   start (): void {
-    if (this.user.expiresAt !== undefined) this.expireAt(this.user.expiresAt)
+    const at = this.user.expiresAt
+    if (at === undefined || this.closed) return
+    if (at <= Date.now()) this.policyClose(CLOSE_TOKEN_EXPIRED, 'token expired')
+    else tokenExpiry.add(this, at)
   }
 
   get isOpen (): boolean {
     return !this.closed
-  }
-
-  /** Closes the socket with 4001 when the user's token expires (checked again past setTimeout's range). */
-  private expireAt (at: number): void {
-    const left = at - Date.now()
-    if (left <= 0) {
-      this.policyClose(CLOSE_TOKEN_EXPIRED, 'token expired')
-      return
-    }
-    this.expiry = setTimeout(() => { this.expireAt(at) }, Math.min(left, MAX_TIMER_MS)).unref()
   }
 
   /** Every frame but a send (those go through send()). */
@@ -470,9 +522,9 @@ export class ChatConnection implements HumanSocket {
       case 'join':
         return await this.join(frame)
       case 'leave': {
-        const sub = this.subscriptions.get(frame.conversationId)
+        const sub = this.subscriptions?.get(frame.conversationId)
         if (sub !== undefined) {
-          this.subscriptions.delete(frame.conversationId)
+          this.subscriptions?.delete(frame.conversationId)
           manager.leave(sub, frame.conversationId)
         }
         this.write(leftFrame(frame.conversationId, frame.ref))
@@ -491,7 +543,7 @@ export class ChatConnection implements HumanSocket {
     const joined = await this.subscribe(frame.conversationId, frame.since)
     if (joined === undefined) return
     const { sub, result } = joined
-    this.write(joinedFrame(frame.ref, { conversationId: frame.conversationId, ...result }))
+    this.put(joinedFrame(frame.ref, { conversationId: frame.conversationId, ...result }), false)
     const last = result.messages.length === 0 ? 0 : result.messages[result.messages.length - 1].seq
     sub.open(Math.max(result.lastSeq, last))
   }
@@ -501,9 +553,9 @@ export class ChatConnection implements HumanSocket {
     const { manager } = this.ctx
     // A join the user may not make (over budget) leaves the subscription it has as it is.
     if (!implicit) await manager.spendJoin(this.user)
-    const previous = this.subscriptions.get(conversationId)
+    const previous = this.subscriptions?.get(conversationId)
     if (previous !== undefined) {
-      this.subscriptions.delete(conversationId)
+      this.subscriptions?.delete(conversationId)
       manager.leave(previous, conversationId)
     }
     const sub = new SocketSubscription(this, conversationId)
@@ -522,7 +574,7 @@ export class ChatConnection implements HumanSocket {
     }
     // Removed from the conversation (or it was deleted) while the history was read.
     if (sub.over) throw new CHAT_ERR_NOT_FOUND('Conversation')
-    this.subscriptions.set(conversationId, sub)
+    ;(this.subscriptions ??= new Map()).set(conversationId, sub)
     return { sub, result }
   }
 
@@ -532,10 +584,17 @@ export class ChatConnection implements HumanSocket {
    * this socket must first subscribe, and for room (pipelineDepth).
    */
   private async send (frame: SendFrame, slot: number, started: number): Promise<void> {
-    const { pipeline } = this
+    const pipeline = this.pipeline ??= new SendPipeline({
+      manager: this.ctx.manager,
+      user: this.user,
+      ack: (frame, result) => { this.ack(frame, result) },
+      fail: (err, ref) => { this.fail(err, ref) },
+      settled: () => { this.nudge() }
+    })
+    const depth = Math.max(1, Math.min(MAX_PIPELINED_SENDS, Math.floor(this.ctx.options.limits.maxPendingSends / 4)))
     const empty = (): boolean => pipeline.size === 0
     if (pipeline.conversationId !== frame.conversationId) await this.until(empty)
-    if (!this.subscriptions.has(frame.conversationId)) {
+    if (this.subscriptions?.has(frame.conversationId) !== true) {
       await this.until(empty)
       // A socket that sends into a conversation gets its frames, joined or not (from now on, no history).
       const joined = await this.subscribe(frame.conversationId, Number.MAX_SAFE_INTEGER, true)
@@ -545,7 +604,7 @@ export class ChatConnection implements HumanSocket {
       }
       joined.sub.open(joined.result.lastSeq)
     }
-    await this.until(() => pipeline.size < this.pipelineDepth)
+    await this.until(() => pipeline.size < depth)
     pipeline.add(frame, (write) => this.reply(slot, started, write))
   }
 
@@ -573,12 +632,13 @@ export class ChatConnection implements HumanSocket {
   private dispose (): void {
     if (this.closed) return
     this.closed = true
-    clearTimeout(this.expiry)
-    this.queue.length = 0
+    if (this.user.expiresAt !== undefined) tokenExpiry.delete(this, this.user.expiresAt)
+    this.queue = undefined
     this.queuedBytes = 0
     this.nudge()
     this.ctx.onClose(this) // first, so presence sees this socket gone
-    for (const [id, sub] of this.subscriptions) this.ctx.manager.leave(sub, id)
-    this.subscriptions.clear()
+    const subscriptions = this.subscriptions
+    this.subscriptions = undefined
+    if (subscriptions !== undefined) for (const [id, sub] of subscriptions) this.ctx.manager.leave(sub, id)
   }
 }

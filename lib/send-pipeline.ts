@@ -12,7 +12,8 @@ export class ReplyOrder {
   private next = 0
   /** The first slot whose reply is not written yet. */
   private head = 0
-  private readonly ready = new Map<number, () => void>()
+  /** Replies ready before their turn, by slot (made the first time one is). */
+  private ready: Map<number, () => void> | undefined
 
   open (): number {
     return this.next++
@@ -21,12 +22,15 @@ export class ReplyOrder {
   /** Writes now (undefined) when every earlier reply is out, or later: the promise resolves once written. */
   settle (slot: number, write: () => void): Promise<void> | undefined {
     if (slot !== this.head) {
-      return new Promise((resolve) => { this.ready.set(slot, () => { write(); resolve() }) })
+      const ready = this.ready ??= new Map()
+      return new Promise((resolve) => { ready.set(slot, () => { write(); resolve() }) })
     }
     this.head++
     write()
-    for (let w = this.ready.get(this.head); w !== undefined; w = this.ready.get(this.head)) {
-      this.ready.delete(this.head++)
+    const ready = this.ready
+    if (ready === undefined) return undefined
+    for (let w = ready.get(this.head); w !== undefined; w = ready.get(this.head)) {
+      ready.delete(this.head++)
       w()
     }
     return undefined

@@ -1,5 +1,7 @@
 import type {} from '@fastify/websocket'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { ServerResponse } from 'node:http'
+import type { WebSocket } from 'ws'
 import type { ChatServices } from '../lib/services.ts'
 import { errorReplies, noContent } from '../lib/schemas/rest.ts'
 
@@ -21,6 +23,22 @@ export default async function wsRoutes (fastify: FastifyInstance, { services }: 
       }
     }
   }, (socket, request) => {
+    // @fastify/websocket's own 'error' listener, added just before this handler runs (see release()).
+    const upgradeListener = socket.listeners('error').at(-1)
     services.connect(socket, services.auth.user(request), request.ip)
+    release(socket, request, upgradeListener)
   })
+}
+
+/**
+ * Lets the upgrade's request and reply go once the socket is a ChatConnection: left as they are, every open
+ * socket keeps them (their headers, the URL with its token, Fastify's and Node's objects: about 3 KB) until it
+ * closes. Two things hold them: the TCP socket still points at the response Node made for the upgrade, and
+ * @fastify/websocket's 'error' listener is a closure over both. The ChatConnection has its own 'error' listener,
+ * which handles errors as the chat's websocket errorHandler (lib/index.ts) does.
+ */
+function release (socket: WebSocket, request: FastifyRequest, upgradeListener: Function | undefined): void {
+  const tcp = request.raw.socket as (typeof request.raw.socket & { _httpMessage?: unknown }) | null
+  if (tcp !== null && tcp._httpMessage instanceof ServerResponse) tcp._httpMessage.detachSocket(tcp)
+  if (upgradeListener !== undefined && socket.listenerCount('error') > 1) socket.removeListener('error', upgradeListener as (err: Error) => void)
 }
