@@ -1,7 +1,7 @@
 import type { CachedConversation, ConversationCache } from './cache.ts'
 import type { Channels } from './channels.ts'
 import type { Subscriber } from './delivery.ts'
-import { participantFrame, typingFrame } from './server-frames.ts'
+import { participantFrame, shareEncoded, typingFrame } from './server-frames.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { AgentParticipant } from './participants/participant.ts'
 import type { ChatUser, Conversation, Message } from './schemas/entities.ts'
@@ -54,6 +54,20 @@ export function createLive (deps: {
 }) {
   const { storage, cache, channels, limits, member, view } = deps
   const agents = deps.agents ?? new Map<string, AgentParticipant>()
+  /**
+   * A big conversation's history as the last joiner got it: joiners in a storm get the same messages (until one
+   * arrives or changes), so they share one list, serialized once (shareEncoded) for every `joined` that carries it.
+   */
+  const windows = new WeakMap<CachedConversation, Message[]>()
+
+  /** `messages` as a list shared with the previous joiner when it holds the same messages (the same objects). */
+  function sharedHistory (entry: CachedConversation, messages: Message[]): Message[] {
+    const last = windows.get(entry)
+    if (last !== undefined && last.length === messages.length && last.every((m, i) => m === messages[i])) return last
+    const list = shareEncoded([...messages]) // a copy: the list is frozen, and `messages` may be the storage's
+    windows.set(entry, list)
+    return list
+  }
 
   return {
     /**
@@ -113,6 +127,8 @@ export function createLive (deps: {
         // and shared by every joiner (room-presence.ts).
         const snap = channels.presence.snapshot(entry, () => view(entry).participants)
         const conversation = { ...entry.record, participants: snap.participants }
+        // The history too, unless it carries answers in progress (as this joiner saw them).
+        if (streaming.length === 0) messages = sharedHistory(entry, messages)
         result = { conversation, participantCount: snap.participantCount, online: snap.online, lastSeq: upto, messages, recovered }
       } else {
         result = { conversation: view(entry), lastSeq: upto, messages, recovered }

@@ -251,3 +251,25 @@ test('the client ignores `online` for a participant a `left` removed; unknown id
   roster.presence({ type: 'presence', conversationId: 'c1', online: ['v'], offline: [] })
   t.ok(roster.online().includes('v'), 'online again once added back')
 })
+
+test('joiners of a big conversation share its history, and each gets it as it is when they join', async (t) => {
+  const ta = await startApp(t, { limits: { maxParticipants: 50, presenceBatchAbove: 3, presenceIntervalMs: 50 } })
+  const ids = users(8, 'h')
+  const conv = await createConversation(ta, ids[0], ids.slice(1))
+  const [a, b] = await storm(ta, conv.id, ids.slice(0, 2))
+  const history = (c: TestClient): Frame[] => (c.all('joined').at(-1) as Frame).messages
+  t.same(history(b), history(a), 'two joiners, no message between them: the same history')
+  const ack = await a.call({ type: 'send', conversationId: conv.id, clientMessageId: 'h1', content: 'after the first joins' })
+  const c = await ta.connect(ids[2])
+  await c.call({ type: 'join', conversationId: conv.id })
+  t.same(history(c).at(-1), { ...history(c).at(-1), id: ack.messageId, seq: ack.seq, content: 'after the first joins' }, 'a later joiner gets the message sent since')
+  t.equal(history(c).length, history(a).length + 1)
+  t.same(history(c).slice(0, -1), history(a), 'and the rest as before')
+  const d = await ta.connect(ids[3])
+  await d.call({ type: 'join', conversationId: conv.id })
+  t.same(history(d), history(c))
+  // A join with `since` reads its own range.
+  const e = await ta.connect(ids[4])
+  const resumed = await e.call({ type: 'join', conversationId: conv.id, since: ack.seq - 1 })
+  t.same(resumed.messages.map((m: Frame) => m.seq), [ack.seq])
+})
