@@ -1,7 +1,8 @@
 // bench/connections: N idle, authenticated sockets on one chat process against N on a raw `ws` server.
 //   memory   server RSS (and heap) after a full GC with the N sockets open, minus before them, divided by N.
 //            Each server answers its own memory: chat GET /bench/memory (bench/server.ts), raw GET /memory;
-//            both run with --expose-gc.
+//            both run with --expose-gc. The chat's tokens are signed by another process beforehand, so that
+//            both servers start as fresh (a heap grown by signing N tokens would take in the sockets unseen).
 //   latency  while the N sockets are open (and the server pings every one of them every --heartbeat ms, as
 //            the chat's heartbeatMs does; the raw server runs the same loop as the ws README's), one more
 //            socket in this process measures, one at a time, --interval ms apart for --duration s:
@@ -161,16 +162,29 @@ async function probe (url: string, conversationId: string | undefined, fleet: Fl
   return out
 }
 
+/**
+ * The N users' tokens, signed by another chat process (the example host signs with the same secret in every
+ * process): signing N tokens grows a heap, and the measured server must start its `before` as fresh as the raw one.
+ */
+async function mintTokens (ids: string[]): Promise<Map<string, string>> {
+  const minter = await startServer(chatServerArgs('memory'))
+  try {
+    return await tokensFor(`http://127.0.0.1:${minter.port}`, ids)
+  } finally {
+    await stopServer(minter.child)
+  }
+}
+
 async function measure (kind: 'raw' | 'chat'): Promise<Side> {
+  const ids = Array.from({ length: N }, (_, i) => `bench-idle${i}`)
+  const tokens = kind === 'chat' ? await mintTokens(['bench-probe', ...ids]) : undefined
   const server = await startServer(['--expose-gc', ...(kind === 'raw' ? ['-e', RAW_SERVER] : chatServerArgs('memory'))])
   const base = `http://127.0.0.1:${server.port}`
   try {
     let urls: string[]
     let probeUrl: string
     let conversationId: string | undefined
-    if (kind === 'chat') {
-      const ids = Array.from({ length: N }, (_, i) => `bench-idle${i}`)
-      const tokens = await tokensFor(base, ['bench-probe', ...ids])
+    if (tokens !== undefined) {
       urls = ids.map((id) => wsUrl(server.port, tokens.get(id) as string))
       probeUrl = wsUrl(server.port, tokens.get('bench-probe') as string)
       conversationId = await createRoom(base, tokens.get('bench-probe') as string, [], 'probe')
