@@ -3,27 +3,61 @@ import { Worker } from 'node:worker_threads'
 
 const require = createRequire(import.meta.url)
 
+/** WAL frames (pages, ~4 KB each) from which the worker starts the WAL over: about 32 MB. */
+export const RESTART_FRAMES = 8000
+/** What was appended during a PASSIVE pass, at most, for the RESTART that follows to be short. */
+const SETTLED_FRAMES = 64
+/** PASSIVE passes before the RESTART, at most (each copies what was appended during the one before). */
+const MAX_PASSES = 4
+
 // Plain CommonJS, evaluated in the worker: its own connection to the same file, checkpointing on a timer.
 const WORKER = `
 const { workerData } = require('node:worker_threads')
 const Database = require(workerData.driver)
 const db = new Database(workerData.filename)
 db.pragma('busy_timeout = 50')
+const passive = () => db.pragma('wal_checkpoint(PASSIVE)')[0].log
 setInterval(() => {
-  try { db.pragma('wal_checkpoint(PASSIVE)') } catch {}
+  try {
+    let seen = passive()
+    if (seen < workerData.restartFrames) return
+    for (let pass = 1; pass < workerData.maxPasses; pass++) {
+      const log = passive()
+      const appended = log - seen
+      seen = log
+      if (appended <= workerData.settledFrames) break
+    }
+    db.pragma('wal_checkpoint(RESTART)')
+  } catch {}
 }, workerData.intervalMs)
 `
 
 /**
  * Moves WAL checkpoints off the event loop. better-sqlite3 is synchronous: a checkpoint run by a commit on
- * the main connection stalls every socket for its duration. A worker thread with its own connection copies
- * the WAL into the database in the background (PASSIVE: it never blocks writers), and the main connection
- * only checkpoints itself past a large safety threshold.
+ * the main connection stalls every socket for its duration (copying the WAL and three fsyncs: 15–100 ms on
+ * a busy machine). A worker thread with its own connection copies the WAL into the database in the
+ * background (PASSIVE: it never blocks writers).
+ *
+ * PASSIVE alone never lets the WAL start over under steady writes: a writer restarts it only when every frame
+ * was copied, and some are always appended during the copy. The WAL then fills up to the main connection's
+ * safety threshold (`wal_autocheckpoint`), and a commit checkpoints on the event loop each time it does (with
+ * AI answers streaming back to back: every 2 s or so). So once
+ * the WAL holds `restartFrames`, the worker copies it in PASSIVE passes until one leaves little behind, then
+ * checkpoints with RESTART: it copies that remainder holding the write lock (writers wait for it, retrying
+ * with timers, off the event loop), and the next write starts the WAL over. The main connection's threshold
+ * stays as the bound should the worker fall behind.
  */
-export function startCheckpointer (filename: string, intervalMs = 1000): { stop: () => Promise<void> } {
+export function startCheckpointer (filename: string, intervalMs = 1000, restartFrames = RESTART_FRAMES): { stop: () => Promise<void> } {
   const worker = new Worker(WORKER, {
     eval: true,
-    workerData: { filename, intervalMs, driver: require.resolve('better-sqlite3') }
+    workerData: {
+      filename,
+      intervalMs,
+      restartFrames,
+      settledFrames: SETTLED_FRAMES,
+      maxPasses: MAX_PASSES,
+      driver: require.resolve('better-sqlite3')
+    }
   })
   worker.unref()
   worker.on('error', () => {}) // the main connection's own threshold still bounds the WAL

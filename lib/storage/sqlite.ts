@@ -1,7 +1,7 @@
 import { mkdirSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { startCheckpointer } from './sqlite-checkpointer.ts'
+import { RESTART_FRAMES, startCheckpointer } from './sqlite-checkpointer.ts'
 import { createSqliteAppends, type SqliteAppend } from './sqlite-appends.ts'
 import { prepareSearch, setupSearch } from './sqlite-search.ts'
 import { sqliteFault, unavailable } from './sqlite-errors.ts'
@@ -293,8 +293,9 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
     const conn = connect(filename, { create, maxSizeBytes })
     opened = onDisk ? fileAt(filename) : undefined
     if (onDisk) {
-      // Checkpoints happen in a worker; the main connection steps in only if the WAL grows past ~40 MB.
-      conn.db.pragma('wal_autocheckpoint = 10000')
+      // Checkpoints happen in a worker, which starts the WAL over from RESTART_FRAMES (~32 MB); the main connection
+      // steps in only if the WAL grows past twice that (~64 MB, the journal_size_limit): the worker fell behind.
+      conn.db.pragma(`wal_autocheckpoint = ${2 * RESTART_FRAMES}`)
       checkpointer = startCheckpointer(filename)
     }
     c = conn
