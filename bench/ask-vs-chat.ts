@@ -2,8 +2,14 @@
 //   direct /ask (SSE over HTTP, request to last frame)  vs  chat 1+1 (`send` to `stream.end`),
 // plus the time to the first result frame on both. The server runs in its own process.
 //
-//   npm run bench -- [--n 300] [--warmup 30] [--storage sqlite|memory]
+//   npm run bench -- [--n 3000] [--warmup 200] [--storage sqlite|memory] [--samples file.json]
+//
+// 3000 measured queries by default: a p99 is then the 30th slowest sample, not the 3rd (a single
+// descheduling of either process moves a p99 of 300 samples by tens of percent).
+// --samples writes every measured time with its start on the monotonic clock (µs, the clock of a V8 CPU
+// profile): slow samples line up with what the server was doing (BENCH_NODE_ARGS='--cpu-prof ...').
 import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
 import WebSocket from 'ws'
 import { chatServerArgs, postJson, startServer, stopServer } from './processes.ts'
 
@@ -11,9 +17,16 @@ function arg (name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback
 }
-const N = Number(arg('n', '300'))
-const WARMUP = Number(arg('warmup', '30'))
+const N = Number(arg('n', '3000'))
+const WARMUP = Number(arg('warmup', '200'))
 const STORAGE = arg('storage', 'sqlite')
+const SAMPLES = arg('samples', '')
+/**
+ * Conversations are created and joined a block at a time, just before their queries (untimed), and left
+ * after: like a real 1+1 chat, the conversation asked in is one the server has cached (cache.max is 1000 by
+ * default; thousands created up front would make every measured send a cache miss, which /ask never pays).
+ */
+const BLOCK = 100
 
 const QUERIES = [
   'pasta recipes', 'vegetarian curry', 'quick chicken dinner', 'chocolate dessert', 'gluten-free bread',
@@ -26,10 +39,14 @@ const base = `http://127.0.0.1:${port}`
 
 const json = async (path: string, body: unknown, token?: string): Promise<any> => await postJson(base, path, body, token)
 
-interface Timing { total: number, first: number }
+/** `at`: the start, on the monotonic clock, in µs. */
+interface Timing { total: number, first: number, at: number }
+
+const now = (): number => Number(process.hrtime.bigint() / 1000n)
 
 /** /ask over SSE: from the request to the last frame, and to the first result_batch. */
 async function viaAsk (query: string): Promise<Timing> {
+  const at = now()
   const t0 = performance.now()
   let first = NaN
   const res = await fetch(`${base}/ask?query=${encodeURIComponent(query)}`)
@@ -43,14 +60,12 @@ async function viaAsk (query: string): Promise<Timing> {
     if (Number.isNaN(first) && buffer.includes('"result_batch"')) first = performance.now() - t0
   }
   if (!buffer.includes('"complete"')) throw new Error('/ask did not complete')
-  return { total: performance.now() - t0, first }
+  return { total: performance.now() - t0, first, at }
 }
 
 // Chat 1+1: one conversation per query (so the AI sees the same params as /ask: no earlier turns).
 const token = (await json('/auth/dev-login', { userId: 'bench-user' })).token as string
 const total = N + WARMUP
-const conversations: string[] = []
-for (let i = 0; i < total; i++) conversations.push((await json('/chat/conversations', { title: `q${i}`, ai: true }, token)).id)
 
 const ws = new WebSocket(`ws://127.0.0.1:${port}/chat/ws?access_token=${token}`)
 // Like the /ask client, the chat client only looks at what it needs (no full parse of every frame).
@@ -62,22 +77,39 @@ ws.on('message', (data) => {
   else onFrame(text)
 })
 await once(ws, 'open')
-for (const id of conversations) {
-  const joined = new Promise<void>((resolve) => { onFrame = (f) => { if (f.startsWith('{"type":"joined"')) resolve() } })
-  ws.send(JSON.stringify({ type: 'join', conversationId: id }))
-  await joined
+
+/** A frame to the socket, and the reply that starts with `prefix`. */
+async function request (frame: unknown, prefix: string): Promise<void> {
+  const replied = new Promise<void>((resolve, reject) => {
+    onFrame = (f) => { if (f.startsWith(prefix)) resolve() }
+    onError = (f) => { reject(new Error(`chat error: ${f}`)) }
+  })
+  ws.send(JSON.stringify(frame))
+  await replied
+}
+
+/** One conversation per query (so the AI sees the same params as /ask: no earlier turns), created and joined. */
+async function openBlock (count: number): Promise<string[]> {
+  const ids: string[] = []
+  for (let i = 0; i < count; i++) {
+    const id = (await json('/chat/conversations', { title: `q${i}`, ai: true }, token)).id as string
+    await request({ type: 'join', conversationId: id }, '{"type":"joined"')
+    ids.push(id)
+  }
+  return ids
 }
 
 /** send → stream.end, and send → first stream.chunk carrying a result_batch. */
 async function viaChat (conversationId: string, query: string, n: number): Promise<Timing> {
   return await new Promise((resolve, reject) => {
+    const at = now()
     const t0 = performance.now()
     let first = NaN
     const mine = `"conversationId":${JSON.stringify(conversationId)}`
     onFrame = (f) => {
       if (!f.includes(mine)) return
       if (Number.isNaN(first) && f.startsWith('{"type":"stream.chunk"') && f.includes('"message_type":"result_batch"')) first = performance.now() - t0
-      if (f.startsWith('{"type":"stream.end"')) resolve({ total: performance.now() - t0, first })
+      if (f.startsWith('{"type":"stream.end"')) resolve({ total: performance.now() - t0, first, at })
     }
     onError = (f) => { reject(new Error(`chat error: ${f}`)) }
     ws.send(JSON.stringify({ type: 'send', conversationId, clientMessageId: `b${n}`, content: query }))
@@ -86,15 +118,21 @@ async function viaChat (conversationId: string, query: string, n: number): Promi
 
 const ask: Timing[] = []
 const chat: Timing[] = []
-for (let i = 0; i < total; i++) {
-  const query = QUERIES[i % QUERIES.length]
-  // Interleaved, alternating which goes first, so drift and warm caches favour neither.
-  let a: Timing, c: Timing
-  if (i % 2 === 0) { a = await viaAsk(query); c = await viaChat(conversations[i], query, i) } else { c = await viaChat(conversations[i], query, i); a = await viaAsk(query) }
-  if (i >= WARMUP) { ask.push(a); chat.push(c) }
+for (let start = 0; start < total; start += BLOCK) {
+  const conversations = await openBlock(Math.min(BLOCK, total - start))
+  for (let j = 0; j < conversations.length; j++) {
+    const i = start + j
+    const query = QUERIES[i % QUERIES.length]
+    // Interleaved, alternating which goes first, so drift and warm caches favour neither.
+    let a: Timing, c: Timing
+    if (i % 2 === 0) { a = await viaAsk(query); c = await viaChat(conversations[j], query, i) } else { c = await viaChat(conversations[j], query, i); a = await viaAsk(query) }
+    if (i >= WARMUP) { ask.push(a); chat.push(c) }
+  }
+  for (const id of conversations) await request({ type: 'leave', conversationId: id }, '{"type":"left"')
 }
 ws.close()
 await stopServer(server)
+if (SAMPLES !== '') writeFileSync(SAMPLES, JSON.stringify({ ask, chat }))
 
 function pct (values: number[], p: number): number {
   const sorted = values.filter((v) => !Number.isNaN(v)).sort((x, y) => x - y) // queries without results have no first result
