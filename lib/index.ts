@@ -140,6 +140,10 @@ async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void>
       options: { maxPayload: options.limits.maxFrameBytes },
       // A client breaking the WebSocket protocol (invalid UTF-8: 1007, over maxPayload: 1009) is closed by `ws`
       // with that code, its close frame sent: logged at debug, not terminated. Anything else is a server error.
+      // Once /chat/ws made a socket a ChatConnection, its errors go to the connection, which handles them the
+      // same way (routes/ws.ts lets @fastify/websocket's listener go, so that the socket does not keep its upgrade
+      // request): a host that registered @fastify/websocket itself, with its own errorHandler, sees errors of
+      // its own WebSocket routes there, not those of the chat's sockets.
       errorHandler (error, socket, request) {
         const code = (error as Error & { code?: unknown }).code
         if (typeof code === 'string' && code.startsWith('WS_ERR_')) {

@@ -97,17 +97,15 @@ export function readyFor (userId: string, connectionId: string, options: { heart
 export function joinedFrame (ref: string | undefined, body: Omit<JoinedFrame, 'type' | 'ref'>): string | WireFrame {
   const list = encoded.get(body.conversation.participants)
   if (list === undefined) return JSON.stringify(withRef({ type: 'joined', ...body } satisfies JoinedFrame, ref))
-  // A big conversation's: the same JSON, with the lists every joiner shares serialized once, spliced in.
-  const { conversationId, conversation, online, ...rest } = body
+  // A big conversation's: the same JSON, with the lists every joiner shares (participants, the ids online, the
+  // history while nobody sends: live.ts) serialized once and spliced in.
+  const { conversationId, conversation, online, messages, ...rest } = body
   const { participants, ...record } = conversation
   const head = JSON.stringify({ type: 'joined', conversationId, conversation: record }) // ends with `}}`
-  const tail = JSON.stringify(ref === undefined ? rest : { ...rest, ref }) // starts with `{`
-  const parts = [Buffer.from(`${head.slice(0, -2)},"participants":`), list]
-  if (online === undefined) {
-    parts.push(Buffer.from(`},${tail.slice(1)}`))
-  } else {
-    parts.push(Buffer.from('},"online":'), encoded.get(online) ?? Buffer.from(JSON.stringify(online)), Buffer.from(`,${tail.slice(1)}`))
-  }
+  const others = JSON.stringify(ref === undefined ? rest : { ...rest, ref }).slice(1, -1) // without its braces
+  const parts = [Buffer.from(`${head.slice(0, -2)},"participants":`), list, Buffer.from('}')]
+  if (online !== undefined) parts.push(Buffer.from(',"online":'), encoded.get(online) ?? Buffer.from(JSON.stringify(online)))
+  parts.push(Buffer.from(`${others === '' ? '' : `,${others}`},"messages":`), encoded.get(messages) ?? Buffer.from(JSON.stringify(messages)), Buffer.from('}'))
   return Buffer.concat(parts)
 }
 

@@ -5,7 +5,7 @@ import { createConversationCache, type ConversationCache } from './cache.ts'
 import { createChannels, type Channels } from './channels.ts'
 import { createFanout, type Fanout } from './fanout/index.ts'
 import { createSecurityAudit, type SecurityAudit } from './audit.ts'
-import { ChatConnection, CLOSE_GOING_AWAY } from './connection.ts'
+import { ChatConnection, CLOSE_GOING_AWAY, type ConnectionContext } from './connection.ts'
 import { ConnectionRegistry } from './connections.ts'
 import { createConversationManager, type ConversationManager } from './conversations.ts'
 import { createEventStreams, type EventStreams } from './event-stream.ts'
@@ -13,8 +13,8 @@ import { createMetrics, type ChatMetrics } from './metrics.ts'
 import { createPresence } from './presence.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { AgentParticipant } from './participants/participant.ts'
-import { participantFrame } from './server-frames.ts'
-import type { ChatUser } from './schemas/entities.ts'
+import { participantFrame, presenceFrame } from './server-frames.ts'
+import type { ChatUser, ParticipantRecord } from './schemas/entities.ts'
 import { createStorage } from './storage/index.ts'
 import type { ChatStorage } from './storage/types.ts'
 import type { WebSocket } from 'ws'
@@ -81,12 +81,21 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     onError (err) { log.debug({ err }, 'chat presence: the instance directory is unreachable') },
     onGone (userIds) {
       log.info({ users: userIds.length }, 'chat presence: an instance went silent; its users are offline')
-      // Their instance died: nobody sent their `offline`; every instance tells its own sockets.
+      // Their instance died: nobody sent their `offline`; every instance tells its own sockets: a `participant`
+      // frame per user in a conversation of the default size, ONE `presence` frame listing them in a big one
+      // (protocol extension 26; nothing of it waits in a batch here: they were nobody's local users).
       for (const ch of channels.all()) {
         const entry = cache.peek(ch.id)
-        for (const id of userIds) {
-          const p = entry?.participants.get(id)
-          if (p !== undefined) ch.broadcast(participantFrame(ch.id, 'offline', { ...p, online: false }))
+        if (entry === undefined) continue
+        const members = userIds.filter((id) => entry.participants.has(id))
+        if (members.length === 0) continue
+        if (channels.presence.big(entry)) {
+          channels.presence.stale(ch.id) // the next `joined` lists them offline
+          ch.broadcast(presenceFrame(ch.id, [], members))
+          continue
+        }
+        for (const id of members) {
+          ch.broadcast(participantFrame(ch.id, 'offline', { ...(entry.participants.get(id) as ParticipantRecord), online: false }))
         }
       }
     }
@@ -144,6 +153,18 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     }
   })
 
+  // Every socket's context: one object for all of them (an idle socket holds nothing of its own here).
+  const socketContext: ConnectionContext = {
+    manager,
+    options,
+    metrics,
+    log,
+    onClose: (c) => { connections.remove(c) },
+    onPolicyClose: (c, code, reason) => {
+      audit.record({ actor: c.userId, action: 'socket.closed', target: c.id, ip: c.ip, details: { code, reason } })
+    }
+  }
+
   return {
     options,
     storage,
@@ -156,16 +177,7 @@ export async function createChatServices (options: ResolvedOptions, log: Fastify
     auth: createAuth(options, new Set(['system', ...agents.keys()])),
     agents,
     connect (socket, user, ip) {
-      const conn = new ChatConnection(socket, user, {
-        manager,
-        options,
-        metrics,
-        log,
-        onClose: (c) => { connections.remove(c) },
-        onPolicyClose: (c, code, reason) => {
-          audit.record({ actor: c.userId, action: 'socket.closed', target: c.id, ip: c.ip, details: { code, reason } })
-        }
-      }, ip)
+      const conn = new ChatConnection(socket, user, socketContext, ip)
       if (conn.isOpen) {
         connections.add(conn)
         conn.start()

@@ -131,6 +131,45 @@ test('two instances: Redis cut mid-run loses, doubles and reorders nothing; live
   await typingCrosses(alice, bob, conv.id)
 })
 
+test('an instance dies: the survivors tell a big conversation in ONE presence frame, and its next joined lists them offline', async (t) => {
+  t.testdir()
+  const proxy = await startProxy(6379)
+  t.teardown(async () => { await proxy.close() })
+  const filename = `${t.testdirName}/chat.db`
+  const channel = `test-${randomUUID()}`
+  const opts = (url: string): Parameters<typeof startApp>[1] => ({
+    storage: { type: 'sqlite', filename },
+    fanout: { type: 'redis', url, channel, presenceTtlMs: 600 },
+    rateLimit: { max: 0 },
+    limits: { presenceBatchAbove: 2, presenceIntervalMs: 50 }
+  })
+  const a = await startApp(t, opts('redis://127.0.0.1:6379'))
+  const b = await startApp(t, opts(`redis://127.0.0.1:${proxy.port}`))
+  const others = ['bob', 'carol', 'dave']
+  const conv = await createConversation(a, 'alice', others)
+  const alice = await joined(a, 'alice', conv.id)
+  for (const user of others) await joined(b, user, conv.id)
+  // Alice hears them come online, coalesced (the conversation has more than 2 participants).
+  const heardOnline = new Set<string>()
+  await alice.waitFor((f) => {
+    if (f.type === 'presence') for (const id of f.online as string[]) heardOnline.add(id)
+    return others.every((id) => heardOnline.has(id))
+  })
+
+  const before = alice.all('presence').length
+  proxy.pause()
+  proxy.cut() // B can no longer renew its key: A declares it dead within the TTL
+  const gone = await alice.waitFor((f) => f.type === 'presence' && (f.offline as string[]).length > 0, 10_000)
+  t.same([...gone.offline].sort(), others, 'one frame lists every user of the dead instance offline')
+  t.same(gone.online, [])
+  t.equal(alice.all('presence').length, before + 1, 'one presence frame, not one per user')
+  t.same(alice.all('participant').filter((f) => f.event === 'offline'), [], 'no participant frame per user')
+
+  const late = await a.connect('alice')
+  const rejoined = await late.call({ type: 'join', conversationId: conv.id })
+  t.same(rejoined.online, ['alice'], 'a later joined lists only alice online')
+})
+
 test('two instances: a user\'s rate limit is counted across both', async (t) => {
   t.testdir()
   const [a, b] = await instances(t, 2, 'redis://127.0.0.1:6379', { max: 5, windowMs: 60_000 })
