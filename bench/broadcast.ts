@@ -52,7 +52,7 @@ function newId () {
   else { lastMs = now; counter = 0 }
   return now.toString(36).padStart(9, '0') + counter.toString(36).padStart(4, '0') + randomBytes(8).toString('base64url').slice(0, 10)
 }
-const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 }, () => {
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, backlog: 2048 }, () => {
   process.stdout.write(JSON.stringify({ port: wss.address().port }) + '\\n')
 })
 wss.on('connection', (ws) => {

@@ -88,7 +88,7 @@ const heartbeat = setInterval(() => {
     ws.ping()
   }
 }, ${HEARTBEAT_MS})
-server.listen(0, '127.0.0.1', () => { process.stdout.write(JSON.stringify({ port: server.address().port }) + '\\n') })
+server.listen({ port: 0, host: '127.0.0.1', backlog: 2048 }, () => { process.stdout.write(JSON.stringify({ port: server.address().port }) + '\\n') })
 process.stdin.resume()
 process.stdin.on('end', () => {
   clearInterval(heartbeat)

@@ -33,7 +33,7 @@ process.env.CHAT_MAX_PARTICIPANTS = String(Math.max(100, N + 1, WARMUP + 1))
 
 const RAW_SERVER = `
 const { WebSocketServer } = require('ws')
-const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 }, () => {
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, backlog: 2048 }, () => {
   process.stdout.write(JSON.stringify({ port: wss.address().port }) + '\\n')
 })
 wss.on('connection', (ws) => { ws.send('{"type":"ready"}') })

@@ -49,7 +49,10 @@ app.get('/bench/memory', async () => {
   }
   return { ...process.memoryUsage(), gc: gc !== undefined }
 })
-await app.listen({ port: 0, host: '127.0.0.1' })
+// The listen backlog of every benchmark server, raw ones included: at Node's default (511) a storm of 1000
+// connects overflows the kernel's accept queue and the dropped ones come back a second later (SYN retry),
+// which the storm's time would measure instead of the server.
+await app.listen({ port: 0, host: '127.0.0.1', backlog: 2048 })
 const address = app.server.address()
 process.stdout.write(JSON.stringify({ port: typeof address === 'object' && address !== null ? address.port : 0 }) + '\n')
 process.stdin.resume()
