@@ -4,7 +4,7 @@ import type { RawData, WebSocket } from 'ws'
 import type { ConversationManager } from './conversations.ts'
 import type { JoinResult } from './live.ts'
 import type { WireFrame } from './delivery.ts'
-import { ackFrame, errorFrame, joinedFrame, leftFrame, pongFrame, readyFor } from './server-frames.ts'
+import { ackFrame, errorFrame, joinedParts, leftFrame, pongFrame, readyFor } from './server-frames.ts'
 import { SocketSubscription } from './socket-subscription.ts'
 import {
   CHAT_ERR_BAD_FRAME, CHAT_ERR_NOT_FOUND, CHAT_ERR_QUEUE_FULL, CHAT_ERR_UNAVAILABLE, toPublicError, withRetryAfter, type ChatErrorLike
@@ -67,22 +67,29 @@ const wsFrames = new WeakMap<Buffer, Buffer>()
 export function wsTextFrame (payload: Buffer): Buffer {
   let frame = wsFrames.get(payload)
   if (frame !== undefined) return frame
-  const n = payload.length
-  const head = n < 126 ? 2 : n < 65536 ? 4 : 10
-  frame = Buffer.allocUnsafe(head + n)
-  frame[0] = 0x81
-  if (n < 126) {
-    frame[1] = n
-  } else if (n < 65536) {
-    frame[1] = 126
-    frame.writeUInt16BE(n, 2)
-  } else {
-    frame[1] = 127
-    frame.writeBigUInt64BE(BigInt(n), 2)
-  }
-  payload.copy(frame, head)
+  const header = wsTextHeader(payload.length)
+  frame = Buffer.allocUnsafe(header.length + payload.length)
+  header.copy(frame)
+  payload.copy(frame, header.length)
   wsFrames.set(payload, frame)
   return frame
+}
+
+/** The header of an unmasked, final WebSocket text frame of `n` bytes (RFC 6455: FIN + text opcode, the length). */
+export function wsTextHeader (n: number): Buffer {
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10
+  const header = Buffer.allocUnsafe(head)
+  header[0] = 0x81
+  if (n < 126) {
+    header[1] = n
+  } else if (n < 65536) {
+    header[1] = 126
+    header.writeUInt16BE(n, 2)
+  } else {
+    header[1] = 127
+    header.writeBigUInt64BE(BigInt(n), 2)
+  }
+  return header
 }
 
 /** The `ws` internals the shared frames depend on: no extension (compression) and a sender with nothing queued. */
@@ -252,14 +259,48 @@ export class ChatConnection implements HumanSocket {
    * see wsTextFrame) or this socket's alone (a reply: `ws` frames it, without copying it into a framed buffer).
    */
   private put (frame: string | WireFrame, shared: boolean): void {
-    if (this.closed || this.socket.readyState !== 1) return
+    const raw = this.begin()
+    if (raw === null) return
+    if (shared && this.shared && raw !== undefined && typeof frame !== 'string' && this.senderIdle()) {
+      // An encoded frame is usually written to many sockets: the same framed bytes go to each, unless `ws`
+      // has something of its own queued on this one (then it frames this one too, in order).
+      raw.write(wsTextFrame(frame))
+      return
+    }
+    this.socket.send(frame, TEXT)
+  }
+
+  /**
+   * One text frame given in pieces (a big conversation's `joined`: lists shared by every joiner between small
+   * pieces of its own): its header, then each piece, written to the TCP stream as they are, never copied into
+   * one buffer; `ws` gets them joined when it has something of its own queued.
+   */
+  private putParts (parts: Buffer[]): void {
+    const raw = this.begin()
+    if (raw === null) return
+    if (this.shared && raw !== undefined && this.senderIdle()) {
+      let length = 0
+      for (const part of parts) length += part.length
+      raw.write(wsTextHeader(length))
+      for (const part of parts) raw.write(part)
+      return
+    }
+    this.socket.send(Buffer.concat(parts), TEXT)
+  }
+
+  /**
+   * Before a write: null when the socket is closed (or closed now as a slow consumer); else its TCP stream,
+   * corked until the tick ends (undefined when it has none to cork: `ws` writes then).
+   */
+  private begin (): Duplex | undefined | null {
+    if (this.closed || this.socket.readyState !== 1) return null
     const raw = this.raw()
     if (!this.corked) {
       // Measured at the first write of a tick: what earlier ticks left unsent is the peer's backlog (what
       // this tick batches while corked is not).
       if (this.socket.bufferedAmount > this.ctx.options.limits.maxBufferedBytes) {
         this.policyClose(CLOSE_SLOW_CONSUMER, 'slow consumer')
-        return
+        return null
       }
       if (raw !== undefined) {
         raw.cork()
@@ -271,16 +312,13 @@ export class ChatConnection implements HumanSocket {
         }
       }
     }
-    if (shared && this.shared && raw !== undefined && typeof frame !== 'string') {
-      // An encoded frame is usually written to many sockets: the same framed bytes go to each, unless `ws`
-      // has something of its own queued on this one (then it frames this one too, in order).
-      const sender = (this.socket as unknown as WsInternals)._sender
-      if (sender?._state === 0 && sender._queue?.length === 0) {
-        raw.write(wsTextFrame(frame))
-        return
-      }
-    }
-    this.socket.send(frame, TEXT)
+    return raw
+  }
+
+  /** `ws` has nothing of its own queued on this socket: bytes written to the TCP stream now go out in order. */
+  private senderIdle (): boolean {
+    const sender = (this.socket as unknown as WsInternals)._sender
+    return sender?._state === 0 && sender._queue?.length === 0
   }
 
   /** Sends the frames batched in this tick now. */
@@ -540,10 +578,12 @@ export class ChatConnection implements HumanSocket {
   }
 
   private async join (frame: JoinFrame): Promise<void> {
-    const joined = await this.subscribe(frame.conversationId, frame.since)
-    if (joined === undefined) return
-    const { sub, result } = joined
-    this.put(joinedFrame(frame.ref, { conversationId: frame.conversationId, ...result }), false)
+    const subscribed = await this.subscribe(frame.conversationId, frame.since)
+    if (subscribed === undefined) return
+    const { sub, result } = subscribed
+    const joined = joinedParts(frame.ref, { conversationId: frame.conversationId, ...result })
+    if (typeof joined === 'string') this.put(joined, false)
+    else this.putParts(joined)
     const last = result.messages.length === 0 ? 0 : result.messages[result.messages.length - 1].seq
     sub.open(Math.max(result.lastSeq, last))
   }

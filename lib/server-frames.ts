@@ -76,38 +76,62 @@ export function readyFrame (frame: Omit<ReadyFrame, 'type'>): string {
   return JSON.stringify({ type: 'ready', ...frame } satisfies ReadyFrame)
 }
 
+/** The part of `ready` that is the same for every socket of one plugin instance (its options), serialized once. */
+const readyTails = new WeakMap<object, string>()
+
 /** The `ready` a new socket or event stream opens with: who it is, the heartbeat, and the limits that apply. */
 export function readyFor (userId: string, connectionId: string, options: { heartbeatMs: number, limits: ResolvedOptions['limits'] }): string {
-  const { limits, heartbeatMs } = options
-  return readyFrame({
-    userId,
-    connectionId,
-    heartbeatMs,
-    limits: {
-      maxMessageBytes: limits.maxMessageBytes,
-      maxParticipants: limits.maxParticipants,
-      maxFrameBytes: limits.maxFrameBytes,
-      historyWindow: limits.historyWindow,
-      replayLimit: limits.replayLimit,
-      maxQueuedFrames: limits.maxQueuedFrames
-    }
-  })
+  let tail = readyTails.get(options)
+  if (tail === undefined) {
+    const { limits, heartbeatMs } = options
+    // As readyFrame would write them, after userId and connectionId.
+    tail = JSON.stringify({
+      heartbeatMs,
+      limits: {
+        maxMessageBytes: limits.maxMessageBytes,
+        maxParticipants: limits.maxParticipants,
+        maxFrameBytes: limits.maxFrameBytes,
+        historyWindow: limits.historyWindow,
+        replayLimit: limits.replayLimit,
+        maxQueuedFrames: limits.maxQueuedFrames
+      }
+    } satisfies Omit<ReadyFrame, 'type' | 'userId' | 'connectionId'>).slice(1)
+    readyTails.set(options, tail)
+  }
+  return `{"type":"ready","userId":${JSON.stringify(userId)},"connectionId":${JSON.stringify(connectionId)},${tail}`
 }
 
 export function joinedFrame (ref: string | undefined, body: Omit<JoinedFrame, 'type' | 'ref'>): string | WireFrame {
+  const parts = joinedParts(ref, body)
+  return typeof parts === 'string' ? parts : Buffer.concat(parts)
+}
+
+/**
+ * `joined`, as one string (a conversation of the default size) or, for a big one, as the pieces of one frame:
+ * the same JSON, with the lists every joiner shares (participants, the ids online, the history while nobody
+ * sends: live.ts) serialized once and given as they are, never copied per joiner (connection.ts writes the
+ * pieces to the socket as one WebSocket frame).
+ */
+export function joinedParts (ref: string | undefined, body: Omit<JoinedFrame, 'type' | 'ref'>): string | WireFrame[] {
   const list = encoded.get(body.conversation.participants)
   if (list === undefined) return JSON.stringify(withRef({ type: 'joined', ...body } satisfies JoinedFrame, ref))
-  // A big conversation's: the same JSON, with the lists every joiner shares (participants, the ids online, the
-  // history while nobody sends: live.ts) serialized once and spliced in.
   const { conversationId, conversation, online, messages, ...rest } = body
   const { participants, ...record } = conversation
   const head = JSON.stringify({ type: 'joined', conversationId, conversation: record }) // ends with `}}`
   const others = JSON.stringify(ref === undefined ? rest : { ...rest, ref }).slice(1, -1) // without its braces
-  const parts = [Buffer.from(`${head.slice(0, -2)},"participants":`), list, Buffer.from('}')]
-  if (online !== undefined) parts.push(Buffer.from(',"online":'), encoded.get(online) ?? Buffer.from(JSON.stringify(online)))
-  parts.push(Buffer.from(`${others === '' ? '' : `,${others}`},"messages":`), encoded.get(messages) ?? Buffer.from(JSON.stringify(messages)), Buffer.from('}'))
-  return Buffer.concat(parts)
+  const onlineList = online === undefined ? undefined : encoded.get(online) ?? Buffer.from(JSON.stringify(online))
+  return [
+    Buffer.from(`${head.slice(0, -2)},"participants":`),
+    list,
+    ...(onlineList === undefined ? [CLOSE] : [CLOSE_THEN_ONLINE, onlineList]),
+    Buffer.from(`${others === '' ? '' : `,${others}`},"messages":`),
+    encoded.get(messages) ?? Buffer.from(JSON.stringify(messages)),
+    CLOSE
+  ]
 }
+
+const CLOSE = Buffer.from('}')
+const CLOSE_THEN_ONLINE = Buffer.from('},"online":')
 
 export function leftFrame (conversationId: string, ref?: string): string {
   return JSON.stringify(withRef({ type: 'left', conversationId }, ref))
