@@ -135,15 +135,15 @@ async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void>
     await services.drain()
   })
 
-  if (!fastify.hasDecorator('websocketServer')) {
+  const ownWebsocket = !fastify.hasDecorator('websocketServer')
+  if (ownWebsocket) {
     await fastify.register(websocket, {
       options: { maxPayload: options.limits.maxFrameBytes },
       // A client breaking the WebSocket protocol (invalid UTF-8: 1007, over maxPayload: 1009) is closed by `ws`
       // with that code, its close frame sent: logged at debug, not terminated. Anything else is a server error.
       // Once /chat/ws made a socket a ChatConnection, its errors go to the connection, which handles them the
       // same way (routes/ws.ts lets @fastify/websocket's listener go, so that the socket does not keep its upgrade
-      // request): a host that registered @fastify/websocket itself, with its own errorHandler, sees errors of
-      // its own WebSocket routes there, not those of the chat's sockets.
+      // request). A host's own registration keeps its listener: its errorHandler sees the chat's sockets too.
       errorHandler (error, socket, request) {
         const code = (error as Error & { code?: unknown }).code
         if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
@@ -182,7 +182,7 @@ async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void>
         })
       }
       if (!options.publicHealth) await scope.register(healthRoutes, { services })
-      await scope.register(wsRoutes, { services })
+      await scope.register(wsRoutes, { services, ownWebsocket })
       await scope.register(eventRoutes, { services })
       await scope.register(conversationRoutes, { services })
       await scope.register(messageRoutes, { services })

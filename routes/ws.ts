@@ -1,12 +1,16 @@
 import type {} from '@fastify/websocket'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { ServerResponse } from 'node:http'
 import type { WebSocket } from 'ws'
 import type { ChatServices } from '../lib/services.ts'
 import { errorReplies, noContent } from '../lib/schemas/rest.ts'
 
-/** GET /ws: the host's auth already ran (no user, no upgrade); the socket becomes a ChatConnection. */
-export default async function wsRoutes (fastify: FastifyInstance, { services }: { services: ChatServices }): Promise<void> {
+/**
+ * GET /ws: the host's auth already ran (no user, no upgrade); the socket becomes a ChatConnection.
+ * `ownWebsocket`: the chat registered @fastify/websocket itself (with its errorHandler), so the socket's errors
+ * may go to the ChatConnection alone (see release()).
+ */
+export default async function wsRoutes (fastify: FastifyInstance, { services, ownWebsocket }: { services: ChatServices, ownWebsocket: boolean }): Promise<void> {
   fastify.get('/ws', {
     websocket: true,
     schema: {
@@ -24,21 +28,23 @@ export default async function wsRoutes (fastify: FastifyInstance, { services }: 
     }
   }, (socket, request) => {
     // @fastify/websocket's own 'error' listener, added just before this handler runs (see release()).
-    const upgradeListener = socket.listeners('error').at(-1)
+    const upgradeListener = ownWebsocket ? socket.listeners('error').at(-1) : undefined
     services.connect(socket, services.auth.user(request), request.ip)
-    release(socket, request, upgradeListener)
+    release(socket, upgradeListener)
   })
 }
 
 /**
  * Lets the upgrade's request and reply go once the socket is a ChatConnection: left as they are, every open
  * socket keeps them (their headers, the URL with its token, Fastify's and Node's objects: about 3 KB) until it
- * closes. Two things hold them: the TCP socket still points at the response Node made for the upgrade, and
- * @fastify/websocket's 'error' listener is a closure over both. The ChatConnection has its own 'error' listener,
- * which handles errors as the chat's websocket errorHandler (lib/index.ts) does.
+ * closes. Two things hold them: the TCP stream (the one `ws` runs on: none for a socket of `injectWS`) still
+ * points at the response Node made for the upgrade, and @fastify/websocket's 'error' listener is a closure over
+ * both. That listener is let go only when the chat registered @fastify/websocket itself (`upgradeListener`
+ * given): the ChatConnection's own 'error' listener handles errors as the chat's errorHandler (lib/index.ts)
+ * does; a host's own registration keeps its listener, so the host's errorHandler still sees the chat's sockets.
  */
-function release (socket: WebSocket, request: FastifyRequest, upgradeListener: Function | undefined): void {
-  const tcp = request.raw.socket as (typeof request.raw.socket & { _httpMessage?: unknown }) | null
-  if (tcp !== null && tcp._httpMessage instanceof ServerResponse) tcp._httpMessage.detachSocket(tcp)
+function release (socket: WebSocket, upgradeListener: Function | undefined): void {
+  const tcp = (socket as unknown as { _socket?: { _httpMessage?: unknown } })._socket
+  if (tcp !== undefined && tcp !== null && tcp._httpMessage instanceof ServerResponse) tcp._httpMessage.detachSocket(tcp as never)
   if (upgradeListener !== undefined && socket.listenerCount('error') > 1) socket.removeListener('error', upgradeListener as (err: Error) => void)
 }

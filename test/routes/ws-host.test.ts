@@ -1,0 +1,78 @@
+import websocket from '@fastify/websocket'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import { once } from 'node:events'
+import t, { type Test } from 'tap'
+import WebSocket from 'ws'
+import chat from '../../lib/index.ts'
+
+/**
+ * /chat/ws as hosts use it beyond a plain browser socket: a host's tests through `injectWS` (no TCP stream), and a
+ * host that registered @fastify/websocket itself, with its own errorHandler.
+ */
+
+/** A bare host: `authenticate` reads the user from `x-user`; `before` registers what the host has first. */
+async function host (t: Test, before?: (app: FastifyInstance) => Promise<void>): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false })
+  app.decorate('authenticate', async function authenticate (request: FastifyRequest) {
+    const id = request.headers['x-user']
+    if (typeof id === 'string') Object.assign(request, { user: { id, name: id, roles: [] } })
+  })
+  await before?.(app)
+  await app.register(chat, { storage: 'memory' })
+  t.teardown(async () => { await app.close() })
+  return app
+}
+
+/** The frames a socket receives, parsed, and a way to wait for one. */
+function frames (ws: WebSocket): (type: string) => Promise<Record<string, unknown>> {
+  const seen: Array<Record<string, unknown>> = []
+  const waiting: Array<() => void> = []
+  ws.on('message', (data) => {
+    seen.push(JSON.parse(data.toString()) as Record<string, unknown>)
+    for (const wake of waiting.splice(0)) wake()
+  })
+  return async (type) => {
+    for (;;) {
+      const found = seen.find((f) => f.type === type)
+      if (found !== undefined) return found
+      await new Promise<void>((resolve) => { waiting.push(resolve) })
+    }
+  }
+}
+
+t.test('a socket opened with injectWS (no TCP stream) works: ready, then a ping answered', async (t) => {
+  const app = await host(t)
+  await app.ready()
+  let next: ReturnType<typeof frames> | undefined
+  // Listening from the start: `ready` is written as the socket opens.
+  const ws = await app.injectWS('/chat/ws', { headers: { 'x-user': 'alice' } }, { onInit: (ws) => { next = frames(ws) } })
+  t.teardown(() => { ws.terminate() })
+  if (next === undefined) throw new Error('onInit did not run')
+  t.match(await next('ready'), { userId: 'alice' })
+  ws.send(JSON.stringify({ type: 'ping', ref: 'p1' }))
+  t.same(await next('pong'), { type: 'pong', ref: 'p1' })
+  t.equal(ws.readyState, WebSocket.OPEN, 'still open')
+})
+
+t.test('a host\'s own @fastify/websocket errorHandler still sees the errors of the chat\'s sockets', async (t) => {
+  const seen: string[] = []
+  const app = await host(t, async (app) => {
+    await app.register(websocket, {
+      options: { maxPayload: 200 },
+      errorHandler (error, socket) {
+        seen.push(String((error as Error & { code?: string }).code))
+        socket.terminate()
+      }
+    })
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/chat/ws`, { headers: { 'x-user': 'alice' } })
+  const next = frames(ws) // listening before the socket opens
+  await next('ready')
+  const closed = once(ws, 'close')
+  ws.send(JSON.stringify({ type: 'ping', ref: 'x'.repeat(500) })) // over the host's maxPayload
+  const [code] = await closed
+  t.ok(code === 1009 || code === 1006, `closed (${String(code)})`)
+  t.same(seen, ['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'], 'the host\'s errorHandler saw it, once')
+})
