@@ -16,18 +16,20 @@ const { workerData } = require('node:worker_threads')
 const Database = require(workerData.driver)
 const db = new Database(workerData.filename)
 db.pragma('busy_timeout = 50')
-const passive = () => db.pragma('wal_checkpoint(PASSIVE)')[0].log
+const passive = () => db.pragma('wal_checkpoint(PASSIVE)')[0]
 setInterval(() => {
   try {
-    let seen = passive()
-    if (seen < workerData.restartFrames) return
+    let last = passive()
+    if (last.log < workerData.restartFrames) return
     for (let pass = 1; pass < workerData.maxPasses; pass++) {
-      const log = passive()
-      const appended = log - seen
-      seen = log
+      const now = passive()
+      const appended = now.log - last.log
+      last = now
       if (appended <= workerData.settledFrames) break
     }
-    db.pragma('wal_checkpoint(RESTART)')
+    // A reader on an old snapshot (another process, a backup, a long query) keeps frames from being copied:
+    // a RESTART would hold the write lock waiting for it. Only when PASSIVE copied nearly all.
+    if (last.log - last.checkpointed <= workerData.settledFrames) db.pragma('wal_checkpoint(RESTART)')
   } catch {}
 }, workerData.intervalMs)
 `
@@ -44,7 +46,8 @@ setInterval(() => {
  * AI answers streaming back to back: every 2 s or so). So once
  * the WAL holds `restartFrames`, the worker copies it in PASSIVE passes until one leaves little behind, then
  * checkpoints with RESTART: it copies that remainder holding the write lock (writers wait for it, retrying
- * with timers, off the event loop), and the next write starts the WAL over. The main connection's threshold
+ * with timers, off the event loop), and the next write starts the WAL over. Not while a reader keeps frames
+ * from being copied (the last PASSIVE left more than a few): RESTART would hold the lock until the reader ends. The main connection's threshold
  * stays as the bound should the worker fall behind.
  */
 export function startCheckpointer (filename: string, intervalMs = 1000, restartFrames = RESTART_FRAMES): { stop: () => Promise<void> } {

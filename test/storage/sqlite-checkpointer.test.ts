@@ -47,6 +47,43 @@ t.test('under a steady write load the WAL starts over, without the writing conne
   t.not(walSalts(filename), first, `the WAL started over (after ${writes} writes)`)
 })
 
+t.test('while a reader keeps old frames from being copied, the worker does not hold the write lock for it (no RESTART)', async (t) => {
+  const filename = join(t.testdir(), 'chat.db')
+  const db = new Database(filename, { timeout: 0 }) // a writer that waits for nobody: a held write lock is SQLITE_BUSY
+  t.teardown(() => { db.close() })
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.pragma('wal_autocheckpoint = 0')
+  db.exec('CREATE TABLE t (x BLOB)')
+  const insert = db.prepare('INSERT INTO t (x) VALUES (zeroblob(4000))')
+  insert.run()
+  // A reader on the snapshot of now (a long query, a backup): the frames written from here on stay in the WAL.
+  const reader = new Database(filename)
+  t.teardown(() => { reader.close() })
+  reader.prepare('BEGIN').run()
+  reader.prepare('SELECT count(*) FROM t').get()
+
+  const checkpointer = startCheckpointer(filename, 10, 50)
+  t.teardown(() => checkpointer.stop())
+  let writes = 0
+  let busy = 0
+  for (const end = performance.now() + 1500; performance.now() < end;) {
+    const burst = performance.now() + 20
+    while (performance.now() < burst) {
+      try {
+        insert.run()
+        writes++
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err
+        busy++
+      }
+    }
+    await turn()
+  }
+  t.ok(writes > 1000, `${writes} writes, the WAL far past the worker's threshold`)
+  t.equal(busy, 0, 'no write found the lock held')
+})
+
 t.test('stop ends the worker', async (t) => {
   const filename = join(t.testdir(), 'chat.db')
   const db = new Database(filename)
