@@ -109,7 +109,9 @@ export function createAzureTableStorage (opts: AzureTableStorageOptions): ChatSt
         if (patch.metadata !== undefined) record.metadata = structuredClone(patch.metadata)
         if (patch.closedAt !== undefined) record.closedAt = patch.closedAt
         record.updatedAt = new Date().toISOString()
-        await call((o) => tables.chat.updateEntity(conversationEntity(record, c.members as number), 'Replace', { ...o, etag: c.etag }))
+        const entity = conversationEntity(record, c.members as number)
+        if (c.membersTx !== undefined) entity.membersTx = c.membersTx // a membership change's answer may still read it
+        await call((o) => tables.chat.updateEntity(entity, 'Replace', { ...o, etag: c.etag }))
         return record
       }))
     },
@@ -137,21 +139,23 @@ export function createAzureTableStorage (opts: AzureTableStorageOptions): ChatSt
       return (await all(tables.chat, pk(conversationId), { gt: 'p|', lt: 'p}' })).map(toParticipant)
     },
 
-    // A membership change moves the conversation's `members` count with a token of its own (`membersTx`) in the
-    // same transaction: when its response is lost and the SDK sends it again (a conflict), the retry reads the
-    // token and knows the change is done: added or removed, not "exists" or "not there".
+    // A membership change carries a token of its own: on the participant it creates (`tx`), and on the
+    // conversation's `members` count it moves (`membersTx`), in the same transaction. When its response is lost
+    // and the SDK sends it again (a conflict), the retry reads the token and knows the change is done: added
+    // or removed, not "exists" or "not there". (A removal's token is the conversation's: another membership
+    // change landing in between overwrites it, and that removal answers "not there".)
     async addParticipant (conversationId, participant, max) {
       const tx = randomUUID()
       const result = await serial(conversationId, async () => await retrying(async () => {
         const c = await get(tables.chat, pk(conversationId), key.conversation)
         if (c === undefined) return 'missing'
-        if (c.membersTx === tx) return 'added'
-        if (await get(tables.chat, pk(conversationId), key.participant(participant.id)) !== undefined) return 'exists'
+        const existing = await get(tables.chat, pk(conversationId), key.participant(participant.id))
+        if (existing !== undefined) return existing.tx === tx ? 'added' : 'exists'
         const members = c.members as number
         if (members >= max) return 'full'
         await transaction(tables.chat, [
           ['update', { partitionKey: pk(conversationId), rowKey: key.conversation, members: members + 1, membersTx: tx }, 'Merge', { etag: c.etag }],
-          ['create', participantEntity(conversationId, participant)]
+          ['create', { ...participantEntity(conversationId, participant), tx }]
         ])
         return 'added'
       }))
