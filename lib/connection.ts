@@ -173,6 +173,8 @@ export class ChatConnection implements HumanSocket {
   private lastDone = 0
   /** @internal cleared by uncork() */
   corked = false
+  /** When the token expires, as start() scheduled it. */
+  private expiresAt: number | undefined
   /** Shared, pre-framed frames can be written to this socket's TCP stream directly (sharedFramesFit). */
   private readonly shared: boolean
 
@@ -545,8 +547,12 @@ export class ChatConnection implements HumanSocket {
   start (): void {
     const at = this.user.expiresAt
     if (at === undefined || this.closed) return
-    if (at <= Date.now()) this.policyClose(CLOSE_TOKEN_EXPIRED, 'token expired')
-    else tokenExpiry.add(this, at)
+    if (at <= Date.now()) {
+      this.policyClose(CLOSE_TOKEN_EXPIRED, 'token expired')
+      return
+    }
+    this.expiresAt = at // what was scheduled, whatever the user object holds later (a host may refresh it)
+    tokenExpiry.add(this, at)
   }
 
   get isOpen (): boolean {
@@ -672,7 +678,7 @@ export class ChatConnection implements HumanSocket {
   private dispose (): void {
     if (this.closed) return
     this.closed = true
-    if (this.user.expiresAt !== undefined) tokenExpiry.delete(this, this.user.expiresAt)
+    if (this.expiresAt !== undefined) tokenExpiry.delete(this, this.expiresAt)
     this.queue = undefined
     this.queuedBytes = 0
     this.nudge()

@@ -127,8 +127,9 @@ export function createLive (deps: {
         // and shared by every joiner (room-presence.ts).
         const snap = channels.presence.snapshot(entry, () => view(entry).participants)
         const conversation = { ...entry.record, participants: snap.participants }
-        // The history too, unless it carries answers in progress (as this joiner saw them).
-        if (streaming.length === 0) messages = sharedHistory(entry, messages)
+        // The history too, unless it carries answers in progress (as this joiner saw them) or is a replay
+        // after `since` (each rejoiner's own range: nothing to share).
+        if (streaming.length === 0 && since === undefined) messages = sharedHistory(entry, messages)
         result = { conversation, participantCount: snap.participantCount, online: snap.online, lastSeq: upto, messages, recovered }
       } else {
         result = { conversation: view(entry), lastSeq: upto, messages, recovered }
