@@ -23,6 +23,8 @@ setInterval(() => {
     if (last.log < workerData.restartFrames) return
     for (let pass = 1; pass < workerData.maxPasses; pass++) {
       const now = passive()
+      // A checkpoint that could not run at all answers log = checkpointed = -1: nothing is known, no RESTART.
+      if (now.log < 0) return
       const appended = now.log - last.log
       last = now
       if (appended <= workerData.settledFrames) break

@@ -81,7 +81,7 @@ t.test('while a reader keeps old frames from being copied, the worker does not h
     await turn()
   }
   t.ok(writes > 1000, `${writes} writes, the WAL far past the worker's threshold`)
-  t.equal(busy, 0, 'no write found the lock held')
+  t.equal(busy, 0, `no write found the lock held (${busy} did)`)
 })
 
 t.test('stop ends the worker', async (t) => {
