@@ -9,9 +9,11 @@
 // join would reach everyone already in the room, N(N-1)/2 frames; a room above limits.presenceBatchAbove gets
 // them coalesced, one `presence` frame per interval (docs/protocol.md, extension 26): the count shows which.
 // The N sockets live in --procs child processes (bench/fleet.ts); times are epoch ms from those processes.
-// A warm-up storm of --warmup users (its own conversation, its own sockets) runs on each server first.
+// A warm-up storm of --warmup users (its own conversation, its own sockets; as many as --joiners by default, so
+// the measured storms find both servers' code compiled) runs on each server first; then --rounds storms on
+// each, interleaved, and the table gives their medians.
 //
-//   npx tsx bench/join-storm.ts [--joiners 1000] [--warmup 100] [--rounds 1] [--procs 2]
+//   npx tsx bench/join-storm.ts [--joiners 1000] [--warmup <joiners>] [--rounds 3] [--procs 2]
 //                               [--concurrency <joiners>: sockets opening at once] [--timeout 300]
 import { availableParallelism } from 'node:os'
 import { createRoom, tokensFor, wsUrl } from './chat-room.ts'
@@ -23,8 +25,8 @@ import { fixed, median, printTable, ratio, type Row } from './stats.ts'
 
 const BENCH = 'join-storm'
 const N = intFlag(BENCH, 'joiners', 1000, 2)
-const WARMUP = intFlag(BENCH, 'warmup', 100, 0)
-const ROUNDS = intFlag(BENCH, 'rounds', 1)
+const WARMUP = intFlag(BENCH, 'warmup', N, 0)
+const ROUNDS = intFlag(BENCH, 'rounds', 3)
 const PROCS = intFlag(BENCH, 'procs', 2)
 const CONCURRENCY = intFlag(BENCH, 'concurrency', N)
 const TIMEOUT_S = intFlag(BENCH, 'timeout', 300)
