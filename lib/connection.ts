@@ -19,6 +19,7 @@ import type { ClientFrame, JoinFrame, SendFrame } from './schemas/frames.ts'
 import { ReplyOrder, SendPipeline } from './send-pipeline.ts'
 import type { AppendResult } from './storage/types.ts'
 import { ExpirySchedule } from './token-expiry.ts'
+import { corkForTick, senderIdle, sharedFramesFit, uncork, wsTextFrame, wsTextHeader } from './ws-frames.ts'
 
 export const CLOSE_NORMAL = 1000
 export const CLOSE_GOING_AWAY = 1001
@@ -56,70 +57,6 @@ const MAX_QUEUED_REFUSALS = 256
 
 /** Pre-encoded frames still go out as text frames. */
 const TEXT = { binary: false }
-
-/**
- * Each encoded frame made once into a whole WebSocket text frame (RFC 6455: FIN + text opcode, the length,
- * unmasked as a server's are), shared by every socket it is written to: a conversation's message goes to its
- * subscribers as the same bytes, with no framing or allocation per recipient.
- */
-const wsFrames = new WeakMap<Buffer, Buffer>()
-
-export function wsTextFrame (payload: Buffer): Buffer {
-  let frame = wsFrames.get(payload)
-  if (frame !== undefined) return frame
-  const header = wsTextHeader(payload.length)
-  frame = Buffer.allocUnsafe(header.length + payload.length)
-  header.copy(frame)
-  payload.copy(frame, header.length)
-  wsFrames.set(payload, frame)
-  return frame
-}
-
-/** The header of an unmasked, final WebSocket text frame of `n` bytes (RFC 6455: FIN + text opcode, the length). */
-export function wsTextHeader (n: number): Buffer {
-  const head = n < 126 ? 2 : n < 65536 ? 4 : 10
-  const header = Buffer.allocUnsafe(head)
-  header[0] = 0x81
-  if (n < 126) {
-    header[1] = n
-  } else if (n < 65536) {
-    header[1] = 126
-    header.writeUInt16BE(n, 2)
-  } else {
-    header[1] = 127
-    header.writeBigUInt64BE(BigInt(n), 2)
-  }
-  return header
-}
-
-/** The `ws` internals the shared frames depend on: no extension (compression) and a sender with nothing queued. */
-interface WsInternals {
-  _extensions?: Record<string, unknown>
-  _sender?: { _state?: unknown, _queue?: unknown[] }
-}
-
-/** Whether frames may go to this socket's TCP stream as shared bytes (else `ws` frames them itself). */
-function sharedFramesFit (socket: WebSocket): boolean {
-  const ws = socket as unknown as WsInternals
-  return ws._extensions !== undefined && Object.keys(ws._extensions).length === 0 &&
-    ws._sender !== undefined && typeof ws._sender._state === 'number' && Array.isArray(ws._sender._queue)
-}
-
-function uncork (conn: ChatConnection, raw: Duplex): void {
-  if (!conn.corked) return
-  conn.corked = false
-  raw.uncork()
-}
-
-// Sockets corked in this tick, uncorked together by one callback at its end.
-const corked = new Map<ChatConnection, Duplex>()
-let uncorkScheduled = false
-
-function uncorkAll (): void {
-  uncorkScheduled = false
-  for (const [conn, raw] of corked) uncork(conn, raw)
-  corked.clear()
-}
 
 /** Frames a handler may process back to back before letting I/O (and other sockets) run. */
 const FRAMES_PER_TURN = 32
@@ -263,7 +200,7 @@ export class ChatConnection implements HumanSocket {
   private put (frame: string | WireFrame, shared: boolean): void {
     const raw = this.begin()
     if (raw === null) return
-    if (shared && this.shared && raw !== undefined && typeof frame !== 'string' && this.senderIdle()) {
+    if (shared && this.shared && raw !== undefined && typeof frame !== 'string' && senderIdle(this.socket)) {
       // An encoded frame is usually written to many sockets: the same framed bytes go to each, unless `ws`
       // has something of its own queued on this one (then it frames this one too, in order).
       raw.write(wsTextFrame(frame))
@@ -280,7 +217,7 @@ export class ChatConnection implements HumanSocket {
   private putParts (parts: Buffer[]): void {
     const raw = this.begin()
     if (raw === null) return
-    if (this.shared && raw !== undefined && this.senderIdle()) {
+    if (this.shared && raw !== undefined && senderIdle(this.socket)) {
       let length = 0
       for (const part of parts) length += part.length
       raw.write(wsTextHeader(length))
@@ -304,23 +241,9 @@ export class ChatConnection implements HumanSocket {
         this.policyClose(CLOSE_SLOW_CONSUMER, 'slow consumer')
         return null
       }
-      if (raw !== undefined) {
-        raw.cork()
-        this.corked = true
-        corked.set(this, raw)
-        if (!uncorkScheduled) {
-          uncorkScheduled = true
-          process.nextTick(uncorkAll)
-        }
-      }
+      if (raw !== undefined) corkForTick(this, raw)
     }
     return raw
-  }
-
-  /** `ws` has nothing of its own queued on this socket: bytes written to the TCP stream now go out in order. */
-  private senderIdle (): boolean {
-    const sender = (this.socket as unknown as WsInternals)._sender
-    return sender?._state === 0 && sender._queue?.length === 0
   }
 
   /** Sends the frames batched in this tick now. */

@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import type { Duplex } from 'node:stream'
 import t from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
-import { wsTextFrame } from '../../lib/connection.ts'
+import { wsTextFrame } from '../../lib/ws-frames.ts'
 
 /**
  * The shared frames a conversation's message goes out as, written straight to sockets' TCP streams: a real
