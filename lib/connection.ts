@@ -64,8 +64,29 @@ const FRAMES_PER_TURN = 32
 /** Most sends of one socket on their way to storage at once (and at most a quarter of limits.maxPendingSends). */
 const MAX_PIPELINED_SENDS = 128
 
-/** Every socket whose token expires, on one timer: each is closed with 4001 when its token expires. */
-const tokenExpiry = new ExpirySchedule<ChatConnection>((conn) => { conn.policyClose(CLOSE_TOKEN_EXPIRED, 'token expired') })
+/**
+ * Every socket and event stream whose token expires, on one timer: each is closed with 4001 when its token
+ * expires (start() adds it, its close takes it out).
+ */
+export const tokenExpiry = new ExpirySchedule<{ policyClose: (code: number, reason: string) => void }>((conn) => {
+  conn.policyClose(CLOSE_TOKEN_EXPIRED, 'token expired')
+})
+
+/**
+ * A socket's 'error', logged: a client breaking the WebSocket protocol (invalid UTF-8: 1007, over maxPayload:
+ * 1009) is closed by `ws` with that code, its close frame sent (debug; false: nothing more to do); anything else
+ * is a server error (true: the caller terminates the socket). The connection's listener and the chat's
+ * @fastify/websocket errorHandler (lib/index.ts) both use it.
+ */
+export function socketErrorIsFatal (err: Error, log: FastifyBaseLogger, bindings: Record<string, unknown> = {}): boolean {
+  const code = (err as Error & { code?: unknown }).code
+  if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+    log.debug({ ...bindings, code, reason: err.message }, 'chat socket closed: protocol error')
+    return false
+  }
+  log.error({ ...bindings, err }, 'chat socket failed')
+  return true
+}
 
 /** A socket's ChatConnection, kept on the socket: its listeners are shared by every socket, not closures of each. */
 const kConnection = Symbol('chat.connection')
@@ -150,18 +171,8 @@ export class ChatConnection implements HumanSocket {
     (this as OwnedSocket)[kConnection].socketError(err)
   }
 
-  /**
-   * A client breaking the WebSocket protocol (invalid UTF-8: 1007, over maxPayload: 1009) is closed by `ws` with
-   * that code, its close frame sent: logged at debug, not terminated. Anything else is a server error.
-   */
   private socketError (err: Error): void {
-    const code = (err as Error & { code?: unknown }).code
-    if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
-      this.ctx.log.debug({ code, reason: err.message, userId: this.user.id }, 'chat socket closed: protocol error')
-      return
-    }
-    this.ctx.log.error({ err, userId: this.user.id }, 'chat socket failed')
-    this.terminate()
+    if (socketErrorIsFatal(err, this.ctx.log, { userId: this.user.id })) this.terminate()
   }
 
   get openedAt (): string {

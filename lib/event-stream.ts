@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import { PassThrough } from 'node:stream'
-import { CLOSE_HEARTBEAT, CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED } from './connection.ts'
+import { CLOSE_HEARTBEAT, CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED, tokenExpiry } from './connection.ts'
 import type { ConnectionRegistry, LiveConnection } from './connections.ts'
 import type { ConversationManager } from './conversations.ts'
 import type { WireFrame } from './delivery.ts'
@@ -29,8 +29,6 @@ export const EVENT_STREAM_HEADERS = {
 const HEARTBEAT = Buffer.from(': ping\n\n')
 const DATA = Buffer.from('data: ')
 const END = Buffer.from('\n\n')
-
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 export interface EventStreamContext {
   manager: ConversationManager
@@ -67,7 +65,8 @@ export class EventStream implements LiveConnection {
   private chunks: Buffer[] = []
   private scheduled = false
   private closed = false
-  private expiry: NodeJS.Timeout | undefined
+  /** When the token expires, as start() scheduled it (connection.ts's tokenExpiry). */
+  private expiresAt: number | undefined
   /** At the last heartbeat: bytes the connection had handed to the kernel, and bytes still waiting here. */
   private sent = 0
   private waiting = 0
@@ -165,8 +164,14 @@ export class EventStream implements LiveConnection {
 
   /** Once registered: the stream ends when the user's token expires. Nothing to arm on a stream already closed. */
   start (): void {
-    if (this.closed) return
-    if (this.user.expiresAt !== undefined) this.expireAt(this.user.expiresAt)
+    const at = this.user.expiresAt
+    if (this.closed || at === undefined) return
+    if (at <= Date.now()) {
+      this.policyClose(CLOSE_TOKEN_EXPIRED, 'token expired')
+      return
+    }
+    this.expiresAt = at
+    tokenExpiry.add(this, at)
   }
 
   /**
@@ -249,20 +254,11 @@ export class EventStream implements LiveConnection {
     this.body.end()
   }
 
-  private expireAt (at: number): void {
-    const left = at - Date.now()
-    if (left <= 0) {
-      this.policyClose(CLOSE_TOKEN_EXPIRED, 'token expired')
-      return
-    }
-    this.expiry = setTimeout(() => { this.expireAt(at) }, Math.min(left, MAX_TIMER_MS)).unref()
-  }
-
   private dispose (): void {
     if (this.closed) return
     this.closed = true
     this.chunks = []
-    clearTimeout(this.expiry)
+    if (this.expiresAt !== undefined) tokenExpiry.delete(this, this.expiresAt)
     this.ctx.onClose(this) // first, so presence sees this stream gone
     const sub = this.sub
     this.sub = undefined

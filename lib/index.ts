@@ -14,6 +14,7 @@ import typingRoutes from '../routes/typing.ts'
 import wsRoutes from '../routes/ws.ts'
 import { createChatApi, type ChatApi } from './api.ts'
 import { auditRefusals } from './audit.ts'
+import { socketErrorIsFatal } from './connection.ts'
 import { CHAT_ERR_BAD_REQUEST, CHAT_ERR_INVALID_OPTS, CHAT_ERR_MISSING_DECORATOR, CHAT_ERR_RATE_LIMITED, toPublicError, withRetryAfter } from './errors.ts'
 import type { ChatMetrics } from './metrics.ts'
 import { resolveOptions, type ChatPluginOptions, type ResolvedOptions } from './options.ts'
@@ -139,19 +140,12 @@ async function chat (fastify: FastifyInstance, opts: ChatOptions): Promise<void>
   if (ownWebsocket) {
     await fastify.register(websocket, {
       options: { maxPayload: options.limits.maxFrameBytes },
-      // A client breaking the WebSocket protocol (invalid UTF-8: 1007, over maxPayload: 1009) is closed by `ws`
-      // with that code, its close frame sent: logged at debug, not terminated. Anything else is a server error.
-      // Once /chat/ws made a socket a ChatConnection, its errors go to the connection, which handles them the
+      // A socket's errors as socketErrorIsFatal (lib/connection.ts) tells: protocol errors closed by `ws` with
+      // their code, anything else terminated. Once /chat/ws made a socket a ChatConnection, its errors go to the connection, which handles them the
       // same way (routes/ws.ts lets @fastify/websocket's listener go, so that the socket does not keep its upgrade
       // request). A host's own registration keeps its listener: its errorHandler sees the chat's sockets too.
       errorHandler (error, socket, request) {
-        const code = (error as Error & { code?: unknown }).code
-        if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
-          request.log.debug({ code, reason: error.message }, 'chat socket closed: protocol error')
-          return
-        }
-        request.log.error({ err: error }, 'chat socket failed')
-        socket.terminate()
+        if (socketErrorIsFatal(error, request.log)) socket.terminate()
       }
     })
   }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import { setImmediate as nextLoop } from 'node:timers/promises'
 import { test, type Test } from 'tap'
+import { tokenExpiry } from '../../lib/connection.ts'
 import { createEventStreams } from '../../lib/event-stream.ts'
 import { createConversation, joinAll, startApp, type Frame, type TestApp } from '../helpers/app.ts'
 
@@ -405,6 +406,7 @@ test('events: a stream whose client went away while its join was pending arms no
     log: { debug () {} } as unknown as Parameters<typeof createEventStreams>[0]['log']
   })
   const user = { id: 'alice', name: 'alice', roles: [], expiresAt: Date.now() + 3_600_000 }
+  const scheduled = tokenExpiry.size
   const opening = streams.open(res as unknown as ServerResponse, user, { conversationId: 'c1' })
   await called
   res.emit('close') // the client aborted
@@ -413,5 +415,6 @@ test('events: a stream whose client went away while its join was pending arms no
   t.equal(stream.isOpen, false)
   t.equal(removed.length, 1, 'taken out of the registry once')
   t.same(left, ['c1'], 'unsubscribed')
-  t.equal((stream as unknown as { expiry?: NodeJS.Timeout }).expiry, undefined, 'no timer armed on the closed stream')
+  t.equal(tokenExpiry.size, scheduled, 'no expiry scheduled for the closed stream')
+  t.equal((stream as unknown as { expiresAt?: number }).expiresAt, undefined)
 })
