@@ -19,8 +19,8 @@ import WebSocket, { type RawData } from 'ws'
 import { createRoom, tokensFor, wsUrl } from './chat-room.ts'
 import { cpuMs } from './cpu.ts'
 import { giveUpAfter, intFlag, usage } from './flags.ts'
-import { epochNow, Fleet } from './fleet.ts'
-import { chatServerArgs, children, startServer, stopServer } from './processes.ts'
+import { epochNow, exitNow, Fleet } from './fleet.ts'
+import { chatServerArgs, startServer, stopServer } from './processes.ts'
 import { fixed, median, pct, printTable, ratio, type Row } from './stats.ts'
 
 const BENCH = 'broadcast'
@@ -88,9 +88,7 @@ const fleets: Fleet[] = []
 
 function shutdown (code: number): never {
   for (const ws of sockets) ws.terminate()
-  for (const fleet of fleets) fleet.close()
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
-  process.exit(code)
+  return exitNow(fleets, code)
 }
 const watchdog = giveUpAfter(BENCH, TIMEOUT_S, () => { shutdown(1) })
 

@@ -21,8 +21,8 @@ import { availableParallelism } from 'node:os'
 import WebSocket, { type RawData } from 'ws'
 import { createRoom, tokensFor, wsUrl } from './chat-room.ts'
 import { giveUpAfter, intFlag } from './flags.ts'
-import { Fleet } from './fleet.ts'
-import { chatServerArgs, children, startServer, stopServer } from './processes.ts'
+import { exitNow, Fleet } from './fleet.ts'
+import { chatServerArgs, startServer, stopServer } from './processes.ts'
 import { fixed, pct, printTable, ratio, type Row } from './stats.ts'
 
 const BENCH = 'connections'
@@ -98,11 +98,7 @@ process.stdin.on('end', () => {
 `
 
 const fleets: Fleet[] = []
-function shutdown (code: number): never {
-  for (const fleet of fleets) fleet.close()
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
-  process.exit(code)
-}
+const shutdown = (code: number): never => exitNow(fleets, code)
 const watchdog = giveUpAfter(BENCH, TIMEOUT_S, () => { shutdown(1) })
 
 interface Memory { rss: number, heapUsed: number, gc: boolean }

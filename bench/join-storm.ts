@@ -19,8 +19,8 @@ import { availableParallelism } from 'node:os'
 import { createRoom, tokensFor, wsUrl } from './chat-room.ts'
 import { cpuMs } from './cpu.ts'
 import { giveUpAfter, intFlag, usage } from './flags.ts'
-import { Fleet } from './fleet.ts'
-import { chatServerArgs, children, startServer, stopServer } from './processes.ts'
+import { exitNow, Fleet } from './fleet.ts'
+import { chatServerArgs, startServer, stopServer } from './processes.ts'
 import { fixed, median, printTable, ratio, type Row } from './stats.ts'
 
 const BENCH = 'join-storm'
@@ -47,11 +47,7 @@ process.stdin.on('end', () => {
 `
 
 const fleets: Fleet[] = []
-function shutdown (code: number): never {
-  for (const fleet of fleets) fleet.close()
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
-  process.exit(code)
-}
+const shutdown = (code: number): never => exitNow(fleets, code)
 const watchdog = giveUpAfter(BENCH, TIMEOUT_S, () => { shutdown(1) })
 
 interface Storm {
