@@ -717,6 +717,11 @@ export function storageContract (t: Test, factory: () => Promise<ChatStorage>): 
     mutate((await storage.appendMessage(input.id, mess)).message)
     mutate(await storage.updateMessage(input.id, message.id, { status: 'complete' }))
     t.strictSame((await storage.getMessages(input.id, { limit: 1 }))[0], { ...kept, status: 'complete' }, 'messages read are copies')
+    const answer = [{ n: 3 }]
+    const updated0 = await storage.updateMessage(input.id, message.id, { parts: answer }, { parts: JSON.stringify(answer) })
+    answer[0].n = 4
+    ;(updated0?.parts as unknown[]).push('x')
+    t.strictSame((await storage.getMessages(input.id, { limit: 1 }))[0], { ...kept, status: 'complete', parts: [{ n: 3 }] }, 'the parts of an update were copied')
 
     const read = await storage.getConversation(input.id) as ConversationRecord
     read.title = 'changed'

@@ -1,7 +1,7 @@
 import { CHAT_ERR_NOT_FOUND } from '../errors.ts'
 import type { ConversationRecord, Message, ParticipantRecord } from '../schemas/entities.ts'
 import type {
-  AddParticipantResult, AppendResult, ReplyFor, AuditEntry, ChatStorage, ConversationPatch, ListConversationsQuery,
+  AddParticipantResult, AppendResult, ReplyFor, AuditEntry, ChatStorage, ConversationPatch, EncodedPatch, ListConversationsQuery,
   MessageDraft, MessagePatch, MessageRange, Page, SearchQuery
 } from './types.ts'
 import { compareSearchKeys, isAfter, readSearchCursor, scoreText, searchPage, searchTerms, type SearchKey } from './search-query.ts'
@@ -145,15 +145,22 @@ export function createMemoryStorage (): ChatStorage {
       return result
     },
 
-    async updateMessage (conversationId, messageId, patch: MessagePatch) {
+    async updateMessage (conversationId, messageId, patch: MessagePatch, encoded?: EncodedPatch) {
       const c = conversations.get(conversationId)
       if (c === undefined) return null
       // Updates concern recent messages (AI answers): search from the end.
       for (let i = c.messages.length - 1; i >= 0; i--) {
-        if (c.messages[i].id === messageId) {
-          Object.assign(c.messages[i], copy(patch))
-          return copyMessage(c.messages[i])
-        }
+        const stored = c.messages[i]
+        if (stored.id !== messageId) continue
+        const { parts, ...rest } = patch
+        Object.assign(stored, copy(rest))
+        if (parts === undefined) return copyMessage(stored)
+        // The parts are copied once, into the store: from their JSON when the caller has it (a parse costs half a
+        // structuredClone). The caller's own parts are returned, as SQLite and PostgreSQL return them.
+        stored.parts = encoded?.parts !== undefined ? JSON.parse(encoded.parts) as unknown[] : structuredClone(parts)
+        const out: Message = { ...stored, sender: { ...stored.sender }, parts }
+        if (stored.metadata !== undefined) out.metadata = structuredClone(stored.metadata)
+        return out
       }
       return null
     },
