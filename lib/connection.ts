@@ -131,6 +131,8 @@ export class ChatConnection implements HumanSocket {
   private lastDone = 0
   /** @internal cleared by uncork() */
   corked = false
+  /** @internal written in this tick (ws-frames.ts) */
+  touched = false
   /** When the token expires, as start() scheduled it. */
   private expiresAt: number | undefined
   /** Shared, pre-framed frames can be written to this socket's TCP stream directly (sharedFramesFit). */
@@ -209,7 +211,7 @@ export class ChatConnection implements HumanSocket {
    * see wsTextFrame) or this socket's alone (a reply: `ws` frames it, without copying it into a framed buffer).
    */
   private put (frame: string | WireFrame, shared: boolean): void {
-    const raw = this.begin()
+    const raw = this.begin(true)
     if (raw === null) return
     if (shared && this.shared && raw !== undefined && typeof frame !== 'string' && senderIdle(this.socket)) {
       // An encoded frame is usually written to many sockets: the same framed bytes go to each, unless `ws`
@@ -226,7 +228,7 @@ export class ChatConnection implements HumanSocket {
    * one buffer; `ws` gets them joined when it has something of its own queued.
    */
   private putParts (parts: Buffer[]): void {
-    const raw = this.begin()
+    const raw = this.begin(false)
     if (raw === null) return
     if (this.shared && raw !== undefined && senderIdle(this.socket)) {
       let length = 0
@@ -239,20 +241,21 @@ export class ChatConnection implements HumanSocket {
   }
 
   /**
-   * Before a write: null when the socket is closed (or closed now as a slow consumer); else its TCP stream,
-   * corked until the tick ends (undefined when it has none to cork: `ws` writes then).
+   * Before a write (`oneWrite`: of a single buffer): null when the socket is closed (or closed now as a slow
+   * consumer); else its TCP stream, corked until the tick ends (undefined when it has none to cork: `ws` writes
+   * then). While a big conversation fans a frame out, the tick's first one goes at once (ws-frames.ts, wideFanout).
    */
-  private begin (): Duplex | undefined | null {
+  private begin (oneWrite: boolean): Duplex | undefined | null {
     if (this.closed || this.socket.readyState !== 1) return null
     const raw = this.raw()
     if (!this.corked) {
       // Measured at the first write of a tick: what earlier ticks left unsent is the peer's backlog (what
-      // this tick batches while corked is not).
-      if (this.socket.bufferedAmount > this.ctx.options.limits.maxBufferedBytes) {
+      // this tick batches, or sent at once, is not).
+      if (!this.touched && this.socket.bufferedAmount > this.ctx.options.limits.maxBufferedBytes) {
         this.policyClose(CLOSE_SLOW_CONSUMER, 'slow consumer')
         return null
       }
-      if (raw !== undefined) corkForTick(this, raw)
+      if (raw !== undefined) corkForTick(this, raw, oneWrite)
     }
     return raw
   }

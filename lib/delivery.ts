@@ -1,5 +1,6 @@
 import type { Message } from './schemas/entities.ts'
 import { messageFrame, type WireFrame } from './server-frames.ts'
+import { wideFanout } from './ws-frames.ts'
 
 export type { WireFrame }
 
@@ -22,6 +23,13 @@ export interface ChannelOptions {
   gapMs: number
   onError: (err: unknown) => void
 }
+
+/**
+ * Above this many subscribers, a frame fanned out to a conversation leaves each socket at once when it is the
+ * socket's first of the tick (ws-frames.ts, wideFanout); in smaller ones every frame of a tick waits for the
+ * socket's one write at the end of it (a sender's ack, message and stream.start leave together).
+ */
+const WIDE_ROOM = 64
 
 interface Pending {
   message: Message
@@ -113,8 +121,13 @@ export class Channel {
 
   /** A frame outside the sequence (typing, stream chunks, presence) to everyone, or to all but one user. */
   broadcast (frame: WireFrame, exceptUserId?: string): void {
-    for (const sub of this.subscribers) {
-      if (sub.userId !== exceptUserId) sub.write(frame)
+    wideFanout.active = this.subscribers.size > WIDE_ROOM
+    try {
+      for (const sub of this.subscribers) {
+        if (sub.userId !== exceptUserId) sub.write(frame)
+      }
+    } finally {
+      wideFanout.active = false
     }
   }
 
@@ -154,7 +167,14 @@ export class Channel {
   private emit ({ message, extra, emitted, remote }: Pending): void {
     try {
       const frame = messageFrame(message) // encoded once for every recipient
-      for (const sub of this.subscribers) sub.write(frame, message.seq)
+      // Alone, the message may leave each socket of a big conversation at once; with frames following it
+      // (an answer's stream.start), they are corked to leave together.
+      wideFanout.active = extra === undefined && this.subscribers.size > WIDE_ROOM
+      try {
+        for (const sub of this.subscribers) sub.write(frame, message.seq)
+      } finally {
+        wideFanout.active = false
+      }
       if (extra !== undefined) {
         for (const e of extra) this.broadcast(e)
       }
