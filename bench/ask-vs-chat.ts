@@ -12,6 +12,7 @@ import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import WebSocket from 'ws'
 import { chatServerArgs, postJson, startServer, stopServer } from './processes.ts'
+import { pct } from './stats.ts' // queries without results have no first result (NaN, left out)
 
 function arg (name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
@@ -134,10 +135,6 @@ ws.close()
 await stopServer(server)
 if (SAMPLES !== '') writeFileSync(SAMPLES, JSON.stringify({ ask, chat }))
 
-function pct (values: number[], p: number): number {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((x, y) => x - y) // queries without results have no first result
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
-}
 const fmt = (ms: number): string => ms.toFixed(3).padStart(9)
 const rows: Array<[string, number[], number[]]> = [
   ['to last frame (ms)', ask.map((x) => x.total), chat.map((x) => x.total)],

@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline'
 import pg from 'pg'
 import WebSocket, { type RawData } from 'ws'
 import { children, COMPILED, NODE_ARGS, postJson } from './processes.ts'
+import { median, pct } from './stats.ts'
 
 function arg (name: string, fallback: string): number {
   const i = process.argv.indexOf(`--${name}`)
@@ -217,11 +218,6 @@ async function connect (host: Host, user: string): Promise<Client> {
   return client
 }
 
-const pct = (values: number[], p: number): number => {
-  const sorted = [...values].sort((x, y) => x - y)
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
-}
-const median = (values: number[]): number => pct(values, 50)
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 const settle = async (): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, 200)) }
 let frameCounter = 0

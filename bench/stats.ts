@@ -1,9 +1,9 @@
 // Percentiles and the Markdown tables the benchmarks print.
 
-/** The p-th percentile (nearest rank) of the values; NaN for none. */
+/** The p-th percentile (nearest rank) of the values, leaving out NaN (a sample or round without the value); NaN for none. */
 export function pct (values: ArrayLike<number>, p: number): number {
-  if (values.length === 0) return NaN
-  const sorted = Array.from(values).sort((x, y) => x - y)
+  const sorted = Array.from(values).filter((v) => !Number.isNaN(v)).sort((x, y) => x - y)
+  if (sorted.length === 0) return NaN
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]
 }
 
