@@ -157,6 +157,7 @@ export class ConnectionRegistry {
       conn.alive = false
       conn.ping()
     }
+    if (this.beating !== beat) return // stopped by a close in this slice (the last socket gone, closeAll)
     if (end < beat.conns.length) beat.slice = setTimeout(() => { this.beatSlice() }, beat.gapMs).unref()
     else this.beating = undefined
   }
