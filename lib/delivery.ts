@@ -121,14 +121,7 @@ export class Channel {
 
   /** A frame outside the sequence (typing, stream chunks, presence) to everyone, or to all but one user. */
   broadcast (frame: WireFrame, exceptUserId?: string): void {
-    wideFanout.active = this.subscribers.size > WIDE_ROOM
-    try {
-      for (const sub of this.subscribers) {
-        if (sub.userId !== exceptUserId) sub.write(frame)
-      }
-    } finally {
-      wideFanout.active = false
-    }
+    this.fanOut(frame, true, undefined, exceptUserId)
   }
 
   /** Lets every subscriber's batched frames leave now (before slow work in the same tick). */
@@ -146,6 +139,18 @@ export class Channel {
     this.subscribers.clear()
     this.perUser.clear()
     return subs
+  }
+
+  /** One frame to every subscriber (but `exceptUserId`'s); `alone`: nothing follows it in this tick here. */
+  private fanOut (frame: WireFrame, alone: boolean, seq?: number, exceptUserId?: string): void {
+    wideFanout.active = alone && this.subscribers.size > WIDE_ROOM
+    try {
+      for (const sub of this.subscribers) {
+        if (sub.userId !== exceptUserId) sub.write(frame, seq)
+      }
+    } finally {
+      wideFanout.active = false
+    }
   }
 
   private drain (): void {
@@ -166,15 +171,9 @@ export class Channel {
 
   private emit ({ message, extra, emitted, remote }: Pending): void {
     try {
-      const frame = messageFrame(message) // encoded once for every recipient
-      // Alone, the message may leave each socket of a big conversation at once; with frames following it
-      // (an answer's stream.start), they are corked to leave together.
-      wideFanout.active = extra === undefined && this.subscribers.size > WIDE_ROOM
-      try {
-        for (const sub of this.subscribers) sub.write(frame, message.seq)
-      } finally {
-        wideFanout.active = false
-      }
+      // Encoded once for every recipient. Alone, the message may leave each socket of a big conversation at
+      // once; with frames following it (an answer's stream.start), they are corked to leave together.
+      this.fanOut(messageFrame(message), extra === undefined, message.seq)
       if (extra !== undefined) {
         for (const e of extra) this.broadcast(e)
       }
