@@ -7,17 +7,25 @@ const require = createRequire(import.meta.url)
 export const RESTART_FRAMES = 8000
 /** What was appended during a PASSIVE pass, at most, for the RESTART that follows to be short. */
 const SETTLED_FRAMES = 64
+/** How long `stop` waits for the worker to end by itself before terminating it. */
+const STOP_GRACE_MS = 5000
 /** PASSIVE passes before the RESTART, at most (each copies what was appended during the one before). */
 const MAX_PASSES = 4
 
 // Plain CommonJS, evaluated in the worker: its own connection to the same file, checkpointing on a timer.
 const WORKER = `
-const { workerData } = require('node:worker_threads')
+const { parentPort, workerData } = require('node:worker_threads')
 const Database = require(workerData.driver)
 const db = new Database(workerData.filename)
 db.pragma('busy_timeout = 50')
 const passive = () => db.pragma('wal_checkpoint(PASSIVE)')[0]
-setInterval(() => {
+// Asked to stop, between two passes: the connection is closed here and the thread ends with nothing left to do.
+parentPort.once('message', () => {
+  clearInterval(timer)
+  try { db.close() } catch {}
+  parentPort.close()
+})
+const timer = setInterval(() => {
   try {
     let last = passive()
     if (last.log < workerData.restartFrames) return
@@ -66,9 +74,21 @@ export function startCheckpointer (filename: string, intervalMs = 1000, restartF
   })
   worker.unref()
   worker.on('error', () => {}) // the main connection's own threshold still bounds the WAL
+  const exited = new Promise<void>((resolve) => { worker.once('exit', () => { resolve() }) })
   return {
+    /**
+     * Asks the worker to close its connection and end, and waits for it. Not `terminate()`: a thread terminated
+     * in the middle of a checkpoint that fails (the connection torn down under it) aborts the whole process in
+     * the driver (FATAL ERROR: v8::ToLocalChecked Empty MaybeLocal, seen when closing the storage). A worker
+     * that does not end within STOP_GRACE_MS (a checkpoint stuck on the disk) is terminated after all.
+     */
     async stop () {
-      await worker.terminate()
+      worker.ref() // until it has ended: the process waits for it
+      worker.postMessage('stop')
+      const grace = setTimeout(() => { worker.terminate().catch(() => {}) }, STOP_GRACE_MS)
+      grace.unref()
+      await exited
+      clearTimeout(grace)
     }
   }
 }

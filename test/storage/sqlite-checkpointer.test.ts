@@ -1,6 +1,6 @@
-import { openSync, readSync, closeSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { setImmediate as turn } from 'node:timers/promises'
+import { setImmediate as turn, setTimeout } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import t from 'tap'
 import { startCheckpointer } from '../../lib/storage/sqlite-checkpointer.ts'
@@ -82,6 +82,45 @@ t.test('while a reader keeps old frames from being copied, the worker does not h
   }
   t.ok(writes > 1000, `${writes} writes, the WAL far past the worker's threshold`)
   t.equal(busy, 0, `no write found the lock held (${busy} did)`)
+})
+
+t.test('stop lets the worker close its connection: the last one closed, it checkpoints and removes the WAL', async (t) => {
+  const filename = join(t.testdir(), 'chat.db')
+  const db = new Database(filename)
+  db.pragma('journal_mode = WAL')
+  db.pragma('wal_autocheckpoint = 0')
+  db.exec('CREATE TABLE t (x BLOB)')
+  const checkpointer = startCheckpointer(filename, 10, 1_000_000)
+  const insert = db.prepare('INSERT INTO t (x) VALUES (zeroblob(4000))')
+  for (let i = 0; i < 100; i++) insert.run()
+  // The worker is connected once the database file grows: only its checkpoints copy the WAL into the file.
+  while (statSync(filename).size < 100 * 4000) await setTimeout(5)
+  db.close() // the worker still has the file open: the WAL stays
+  t.ok(existsSync(`${filename}-wal`), 'the WAL is there while the worker is connected')
+  await checkpointer.stop()
+  t.notOk(existsSync(`${filename}-wal`), 'the WAL is gone: the worker closed its connection')
+  const reopened = new Database(filename, { readonly: true })
+  t.teardown(() => { reopened.close() })
+  t.same(reopened.prepare('SELECT count(*) AS n FROM t').get(), { n: 100 }, 'every row is in the database file')
+})
+
+t.test('stopping while checkpoints run back to back never takes the process down', async (t) => {
+  const filename = join(t.testdir(), 'chat.db')
+  const db = new Database(filename)
+  t.teardown(() => { db.close() })
+  db.pragma('journal_mode = WAL')
+  db.pragma('wal_autocheckpoint = 0')
+  db.exec('CREATE TABLE t (x BLOB)')
+  const insert = db.prepare('INSERT INTO t (x) VALUES (zeroblob(4000))')
+  for (let round = 0; round < 30; round++) {
+    const checkpointer = startCheckpointer(filename, 1, 10) // a pass every millisecond, RESTART past 10 frames
+    for (const end = performance.now() + 10; performance.now() < end;) {
+      for (let i = 0; i < 20; i++) insert.run()
+      await turn()
+    }
+    await checkpointer.stop()
+  }
+  t.equal((db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n > 0, true, 'the process is still here, the rows too')
 })
 
 t.test('stop ends the worker', async (t) => {
