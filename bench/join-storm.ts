@@ -70,10 +70,11 @@ async function storm (urls: string[], pid: number | undefined, join?: string): P
   await fleet.up()
   const cpu0 = cpuMs(pid)
   const opened = await fleet.open(urls, { join, concurrency: CONCURRENCY })
-  // Presence frames still on their way: wait until the count stands still for 300 ms (their times were taken
-  // as they arrived, so the wait adds nothing to them).
+  // Presence frames still on their way: wait until the count stands still for 800 ms, longer than a big
+  // room's presence interval (500 ms by default: a storm over within it may not have had its batch yet; a
+  // 300 ms wait counted none in such rounds). Their times were taken as they arrived: the wait adds nothing.
   let stats = await fleet.stats()
-  for (let still = 0; still < 3;) {
+  for (let still = 0; still < 8;) {
     await sleep(100)
     const next = await fleet.stats()
     still = next.presence === stats.presence && next.bytes === stats.bytes ? still + 1 : 0
