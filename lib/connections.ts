@@ -29,9 +29,11 @@ export interface ConnectionInfo {
  * sockets a beat in one loop held every message and reply of the process back for 250–375 ms here. The beat
  * goes through them a slice at a time, the slices spread over the first half of the heartbeat interval, so the
  * process goes on serving between them and each socket is still pinged once per interval, at about the same
- * point of it every time.
+ * point of it every time. A slice is what a message may wait behind: with 10,000 sockets open, slices of 64
+ * gave a ws ping p99 of 2.5–3.8 ms and send → ack 2.6–6.1 ms, slices of 16 1.1–1.3 and 2.3–4.9 (the timers of
+ * four times as many slices cost nothing measurable).
  */
-export const BEAT_SLICE = 64
+export const BEAT_SLICE = 16
 
 /**
  * Every open socket (and event stream) of this process, grouped by user (HumanParticipant), and the one heartbeat that checks
