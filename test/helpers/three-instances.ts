@@ -166,7 +166,7 @@ export function threeInstances (storageName: keyof typeof storages): void {
     const resumed = await bob2.call({ type: 'join', conversationId: conv.id, since: lastSeen })
     const replay = resumed.messages.map((m: { seq: number }) => m.seq as number)
     t.equal(resumed.recovered, true)
-    t.equal(replay.length > 0 ? replay[replay.length - 1] : resumed.lastSeq, resumed.lastSeq, 'the replay ends at the joined lastSeq')
+    t.equal(replay.at(-1) ?? resumed.lastSeq, resumed.lastSeq, 'the replay ends at the joined lastSeq')
     // Acked is stored, not yet delivered here: what this instance had not delivered when bob joined (it comes
     // back through Redis) follows `joined` as live frames. Together: exactly the missed ones, in order, once.
     if (resumed.lastSeq < missedTop) await bob2.waitFor((f) => f.type === 'message' && f.message.seq >= missedTop, 20_000)

@@ -2,7 +2,7 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { setImmediate as turn, setTimeout } from 'node:timers/promises'
 import Database from 'better-sqlite3'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startCheckpointer } from '../../lib/storage/sqlite-checkpointer.ts'
 
 /** The WAL header's salts: a WAL that starts over gets new ones, written with its first frame. */
@@ -17,15 +17,23 @@ function walSalts (filename: string): string {
   }
 }
 
-t.test('under a steady write load the WAL starts over, without the writing connection checkpointing', async (t) => {
+/**
+ * A database in WAL mode that only the worker checkpoints, with a table of 4 KB rows (one WAL frame each):
+ * its file, the connection (closed at the end of the test) and the insert of one row.
+ */
+function walTable (t: Test, opts: Database.Options = {}): { filename: string, db: Database.Database, insert: Database.Statement } {
   const filename = join(t.testdir(), 'chat.db')
-  const db = new Database(filename)
-  t.teardown(() => { db.close() })
+  const db = new Database(filename, opts)
+  t.teardown(() => { if (db.open) db.close() })
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('wal_autocheckpoint = 0') // only the worker checkpoints
   db.exec('CREATE TABLE t (x BLOB)')
-  const insert = db.prepare('INSERT INTO t (x) VALUES (zeroblob(4000))')
+  return { filename, db, insert: db.prepare('INSERT INTO t (x) VALUES (zeroblob(4000))') }
+}
+
+t.test('under a steady write load the WAL starts over, without the writing connection checkpointing', async (t) => {
+  const { filename, insert } = walTable(t)
   insert.run()
   const first = walSalts(filename)
 
@@ -48,14 +56,7 @@ t.test('under a steady write load the WAL starts over, without the writing conne
 })
 
 t.test('while a reader keeps old frames from being copied, the worker does not hold the write lock for it (no RESTART)', async (t) => {
-  const filename = join(t.testdir(), 'chat.db')
-  const db = new Database(filename, { timeout: 0 }) // a writer that waits for nobody: a held write lock is SQLITE_BUSY
-  t.teardown(() => { db.close() })
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
-  db.pragma('wal_autocheckpoint = 0')
-  db.exec('CREATE TABLE t (x BLOB)')
-  const insert = db.prepare('INSERT INTO t (x) VALUES (zeroblob(4000))')
+  const { filename, insert } = walTable(t, { timeout: 0 }) // a writer that waits for nobody: a held write lock is SQLITE_BUSY
   insert.run()
   // A reader on the snapshot of now (a long query, a backup): the frames written from here on stay in the WAL.
   const reader = new Database(filename)
@@ -85,13 +86,8 @@ t.test('while a reader keeps old frames from being copied, the worker does not h
 })
 
 t.test('stop lets the worker close its connection: the last one closed, it checkpoints and removes the WAL', async (t) => {
-  const filename = join(t.testdir(), 'chat.db')
-  const db = new Database(filename)
-  db.pragma('journal_mode = WAL')
-  db.pragma('wal_autocheckpoint = 0')
-  db.exec('CREATE TABLE t (x BLOB)')
+  const { filename, db, insert } = walTable(t)
   const checkpointer = startCheckpointer(filename, 10, 1_000_000)
-  const insert = db.prepare('INSERT INTO t (x) VALUES (zeroblob(4000))')
   for (let i = 0; i < 100; i++) insert.run()
   // The worker is connected once the database file grows: only its checkpoints copy the WAL into the file.
   while (statSync(filename).size < 100 * 4000) await setTimeout(5)
@@ -105,13 +101,7 @@ t.test('stop lets the worker close its connection: the last one closed, it check
 })
 
 t.test('stopping while checkpoints run back to back never takes the process down', async (t) => {
-  const filename = join(t.testdir(), 'chat.db')
-  const db = new Database(filename)
-  t.teardown(() => { db.close() })
-  db.pragma('journal_mode = WAL')
-  db.pragma('wal_autocheckpoint = 0')
-  db.exec('CREATE TABLE t (x BLOB)')
-  const insert = db.prepare('INSERT INTO t (x) VALUES (zeroblob(4000))')
+  const { filename, db, insert } = walTable(t)
   let written = 0
   for (let round = 0; round < 30; round++) {
     const checkpointer = startCheckpointer(filename, 1, 10) // a pass every millisecond, RESTART past 10 frames
