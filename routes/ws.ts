@@ -1,6 +1,7 @@
 import type {} from '@fastify/websocket'
 import type { FastifyInstance } from 'fastify'
-import { ServerResponse } from 'node:http'
+import { type IncomingMessage, ServerResponse } from 'node:http'
+import { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { ChatServices } from '../lib/services.ts'
 import { errorReplies, noContent } from '../lib/schemas/rest.ts'
@@ -11,8 +12,25 @@ import { errorReplies, noContent } from '../lib/schemas/rest.ts'
  * may go to the ChatConnection alone (see release()).
  */
 export default async function wsRoutes (fastify: FastifyInstance, { services, ownWebsocket }: { services: ChatServices, ownWebsocket: boolean }): Promise<void> {
+  // The upgrade's 101 response and `ready` leave in one write, so a connect costs the server one send and the
+  // client one wake-up, not two: `ws` writes the response just after its 'headers' event, then runs the handler
+  // below (which writes `ready`) in the same tick; the TCP stream is corked from that event to the end of the tick.
+  // Only this route's upgrades (a host's own WebSocket routes on the same server are left as they are), and only
+  // over TCP: `injectWS` reads the first chunk it gets as the response alone, and would lose `ready` after it.
+  const upgrades = new WeakSet<IncomingMessage>()
+  fastify.websocketServer.on('headers', (_headers: string[], req: IncomingMessage) => {
+    const tcp = req.socket
+    if (!upgrades.delete(req) || !(tcp instanceof Socket)) return
+    tcp.cork()
+    process.nextTick(() => { tcp.uncork() })
+  })
+
   fastify.get('/ws', {
     websocket: true,
+    onRequest: (request, _reply, done) => {
+      upgrades.add(request.raw)
+      done()
+    },
     schema: {
       tags: ['websocket'],
       operationId: 'connect',

@@ -1,6 +1,7 @@
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import { once } from 'node:events'
+import type { Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import chat from '../../lib/index.ts'
@@ -75,4 +76,41 @@ t.test('a host\'s own @fastify/websocket errorHandler still sees the errors of t
   const [code] = await closed
   t.ok(code === 1009 || code === 1006, `closed (${String(code)})`)
   t.same(seen, ['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'], 'the host\'s errorHandler saw it, once')
+})
+
+/** What the server writes to each upgraded TCP stream, one entry per write that reaches the socket (a writev: one). */
+function writesOf (app: FastifyInstance): Map<string, string[]> {
+  const byPath = new Map<string, string[]>()
+  app.server.prependListener('upgrade', (req: { url?: string }, socket: Socket) => {
+    const writes: string[] = []
+    byPath.set(String(req.url), writes)
+    const write = socket._write.bind(socket)
+    const writev = socket._writev?.bind(socket)
+    socket._write = (chunk, encoding, cb) => { writes.push(String(chunk)); write(chunk, encoding, cb) }
+    socket._writev = (chunks, cb) => { writes.push(chunks.map((c) => String(c.chunk)).join('')); writev?.(chunks, cb) }
+  })
+  return byPath
+}
+
+t.test('the 101 response and `ready` leave in one write; a host\'s own WebSocket route on the same server is left as it is', async (t) => {
+  const app = await host(t, async (app) => {
+    await app.register(websocket)
+    app.get('/host/ws', { websocket: true }, (socket) => { socket.send('hello') })
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const writes = writesOf(app)
+  const { port } = app.server.address() as { port: number }
+
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/chat/ws`, { headers: { 'x-user': 'alice' } })
+  t.teardown(() => { ws.terminate() })
+  await frames(ws)('ready')
+  const chatWrites = writes.get('/chat/ws') ?? []
+  t.match(chatWrites[0], /^HTTP\/1\.1 101 Switching Protocols\r\n[^]*\r\n\r\n[^]*\{"type":"ready","userId":"alice"/, 'the first write holds both')
+
+  const own = new WebSocket(`ws://127.0.0.1:${port}/host/ws`)
+  t.teardown(() => { own.terminate() })
+  const [hello] = await once(own, 'message')
+  t.equal(String(hello), 'hello')
+  const hostWrites = writes.get('/host/ws') ?? []
+  t.match(hostWrites[0], /^HTTP\/1\.1 101 Switching Protocols\r\n[^]*\r\n\r\n$/, 'the host\'s 101 went alone, as `ws` writes it')
 })
