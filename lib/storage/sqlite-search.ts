@@ -14,9 +14,9 @@ import type { Page, SearchQuery } from './types.ts'
  * The index is contentless (the words are derived from `messages.content`, not kept twice) and deletes by
  * rowid (`contentless_delete`). An append does not index its message: FTS5 writes a segment per transaction,
  * which would halve the appends a second. Its trigger notes the row in `messages_search_pending` (one small
- * row); `indexPending` splits what is noted into words and moves it into the index in one transaction, shortly
- * after appends (the storage's timer) and before every search, so a search sees every message stored before
- * it. An update or a delete takes the row out of the index (a no-op while it is pending); an update notes it
+ * row); `indexPending` splits what is noted into words and moves it into the index, shortly after appends (the
+ * storage's timer, INDEX_SLICE messages per transaction, the event loop running between two) and before every
+ * search (all of it), so a search sees every message stored before it. An update or a delete takes the row out of the index (a no-op while it is pending); an update notes it
  * again. Triggers are plain SQL: any tool may write the file; the words are computed only here.
  *
  * Rows are tied to the index by `messages.rowid`, which VACUUM keeps in the SQLite versions this runs on
@@ -85,6 +85,13 @@ export function setupSearch (db: Database.Database): void {
   }).immediate()
 }
 
+/**
+ * Most messages indexed in one transaction by the storage's timer: a few milliseconds of the event loop. A
+ * backlog (thousands of appends a second) is indexed a slice at a time, other work running between two; in
+ * one transaction, a 100 ms backlog of a `bench:store` run held the event loop 12–40 ms.
+ */
+export const INDEX_SLICE = 256
+
 /** A match as read: the message's columns, and its score. */
 type ScoredRow<R> = R & { search_words: number, search_hits: number }
 
@@ -92,10 +99,13 @@ type ScoredRow<R> = R & { search_words: number, search_hits: number }
 export function prepareSearch<R extends MessageRowOf<string>> (db: Database.Database, toMessage: (row: R) => Message) {
   const lastSeq = db.prepare<[string], number>('SELECT last_seq FROM conversations WHERE id = ?').pluck()
   const anyPending = db.prepare<[], number>('SELECT 1 FROM messages_search_pending LIMIT 1').pluck()
-  const noted = db.prepare<[], { id: number, conversation_id: string, content: string }>(`SELECT p.id, m.conversation_id, m.content
-    FROM messages_search_pending p JOIN messages m ON m.rowid = p.id`)
+  // The oldest notes first; a note whose message is gone (the delete trigger clears them: only another tool's
+  // delete leaves one) is cleared with the others.
+  const noted = db.prepare<[number], { id: number, conversation_id: string | null, content: string | null }>(`SELECT p.id,
+    m.conversation_id, m.content FROM (SELECT id FROM messages_search_pending ORDER BY id LIMIT ?) p
+    LEFT JOIN messages m ON m.rowid = p.id`)
   const index = db.prepare<[number, string]>('INSERT INTO messages_search (rowid, words) VALUES (?, ?)')
-  const clearNotes = db.prepare('DELETE FROM messages_search_pending')
+  const clearNotes = db.prepare<[number]>('DELETE FROM messages_search_pending WHERE id <= ?')
   // The occurrences of the conversation's tokens of the query, counted per message from the index (one row per
   // occurrence, read by term), then the page: the matches ranking after the cursor's key, best first.
   const search = db.prepare<[Record<string, unknown>], ScoredRow<R>>(`WITH matches AS (
@@ -106,17 +116,24 @@ export function prepareSearch<R extends MessageRowOf<string>> (db: Database.Data
     WHERE m.conversation_id = @conversationId AND m.seq <= @ceiling AND (matches.words, matches.hits, m.seq) < (@words, @hits, @seq)
     ORDER BY matches.words DESC, matches.hits DESC, m.seq DESC LIMIT @limit`)
 
-  const moveNotes = db.transaction(() => {
-    for (const row of noted.all()) {
+  /** Moves the `limit` oldest notes into the index; true when that was all of them. */
+  const moveNotes = db.transaction((limit: number): boolean => {
+    const rows = noted.all(limit)
+    for (const row of rows) {
+      if (row.conversation_id === null || row.content === null) continue
       const tokens = searchTokens(row.conversation_id, row.content)
       if (tokens !== '') index.run(row.id, tokens)
     }
-    clearNotes.run()
+    if (rows.length > 0) clearNotes.run(rows[rows.length - 1].id)
+    return rows.length < limit
   }).immediate
 
-  /** Indexes the messages noted since the last time, in one write transaction; only a read when there are none. */
-  function indexPending (): void {
-    if (anyPending.get() !== undefined) moveNotes()
+  /**
+   * Indexes the messages noted since the last time, at most `limit` of them in one write transaction (only a
+   * read when there are none); true when none are left.
+   */
+  function indexPending (limit = INDEX_SLICE): boolean {
+    return anyPending.get() === undefined || moveNotes(limit)
   }
 
   function searchMessages (conversationId: string, { q, limit, cursor }: SearchQuery): Page<Message> {
@@ -124,7 +141,7 @@ export function prepareSearch<R extends MessageRowOf<string>> (db: Database.Data
     const n = Math.max(0, Math.floor(limit))
     const position = readSearchCursor(cursor) ?? { ceiling: lastSeq.get(conversationId) ?? 0 }
     if (terms.length === 0 || n === 0 || position.ceiling === 0) return { items: [], nextCursor: null }
-    indexPending()
+    while (!indexPending()); // a search sees every message stored before it
     const after = position.after ?? SEARCH_START
     const rows = search.all({
       tokens: JSON.stringify(terms.map((term) => searchToken(conversationId, term))),

@@ -138,18 +138,27 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
   }
 
   let indexTimer: NodeJS.Timeout | undefined
+  let indexNext: NodeJS.Immediate | undefined
   /**
    * Indexes for search, shortly, the messages the writes of the last moments noted: one FTS5 write for many
-   * appends. A failure (a lock held too long, the file gone) leaves the notes for the next time, or the next
-   * search, which indexes them first.
+   * appends. A backlog goes a slice at a time (INDEX_SLICE), each in a turn of the event loop of its own, until
+   * none is left. A failure (a lock held too long, the file gone) leaves the notes for the next time, or the
+   * next search, which indexes them first.
    */
   function indexSoon (): void {
-    if (indexTimer !== undefined || closed) return
-    indexTimer = setTimeout(() => {
-      indexTimer = undefined
-      run(false, (c) => { c.search.indexPending() }).catch(() => {})
-    }, indexDelayMs)
+    if (indexTimer !== undefined || indexNext !== undefined || closed) return
+    indexTimer = setTimeout(indexSlice, indexDelayMs)
     indexTimer.unref()
+  }
+
+  function indexSlice (): void {
+    indexTimer = undefined
+    indexNext = undefined
+    run(false, (c) => c.search.indexPending()).then((done) => {
+      if (done || closed || indexTimer !== undefined || indexNext !== undefined) return
+      indexNext = setImmediate(indexSlice)
+      indexNext.unref()
+    }, () => {})
   }
 
   const appends = createSqliteAppends({
@@ -171,7 +180,9 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
     async close () {
       closed = true
       clearTimeout(indexTimer)
+      clearImmediate(indexNext)
       indexTimer = undefined
+      indexNext = undefined
       await checkpointer?.stop()
       checkpointer = undefined
       if (c?.db.open === true) c.db.close()

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
 import { newId } from '../../lib/ids.ts'
 import { createSqliteStorage } from '../../lib/storage/sqlite.ts'
-import { searchTokens } from '../../lib/storage/sqlite-search.ts'
+import { INDEX_SLICE, searchTokens } from '../../lib/storage/sqlite-search.ts'
 import type { ChatStorage } from '../../lib/storage/types.ts'
 import { storageContract } from '../../lib/storage/contract.ts'
 import { conversation, draft, opened, participant, raceInChildren } from '../helpers/storage.ts'
@@ -232,6 +232,44 @@ t.test('VACUUM keeps the rows the search index points at', async (t) => {
   t.strictSame(indexedTokens(raw), expectedTokens(raw), 'the index matches the table')
   raw.close()
   t.strictSame(await storage.searchMessages?.(ids[1], { q: 'pelican gull', limit: 100 }), before)
+})
+
+t.test('a backlog is indexed a slice at a time, the event loop running between two slices', async (t) => {
+  const filename = join(t.testdir(), 'chat.db')
+  const storage = await opened(t, createSqliteStorage({ filename, searchIndexDelayMs: 1 }))
+  const id = newId()
+  await storage.createConversation(conversation(id), [participant])
+  const total = 3 * INDEX_SLICE + 10
+  await Promise.all(Array.from({ length: total }, async (_, i) => await storage.appendMessage(id, draft(`note ${i} about harbour${i}`))))
+
+  // Read from another connection on every turn of the event loop, until the timer's slices have emptied the notes.
+  const raw = new Database(filename, { readonly: true })
+  t.teardown(() => raw.close())
+  const notes = raw.prepare<[], number>('SELECT count(*) FROM messages_search_pending').pluck()
+  const seen: number[] = [notes.get() as number]
+  while (seen[seen.length - 1] > 0) {
+    await new Promise((resolve) => setImmediate(resolve))
+    const now = notes.get() as number
+    if (now !== seen[seen.length - 1]) seen.push(now)
+  }
+  t.ok(seen[0] >= total - INDEX_SLICE, `the notes were there to index (${seen.join(' → ')})`)
+  const steps = seen.slice(1).map((n, i) => seen[i] - n)
+  t.ok(steps.length >= 3, 'in several transactions')
+  t.ok(steps.every((d) => d > 0 && d <= INDEX_SLICE), `each of at most ${INDEX_SLICE} messages: ${steps.join(', ')}`)
+  const found = async (q: string): Promise<string[] | undefined> => (await storage.searchMessages?.(id, { q, limit: 2 }))?.items.map((m) => m.content)
+  t.strictSame(await found('harbour0'), ['note 0 about harbour0'], 'the first message is found')
+  t.strictSame(await found(`harbour${total - 1}`), [`note ${total - 1} about harbour${total - 1}`], 'and the last')
+})
+
+t.test('a search indexes the whole backlog first, however long', async (t) => {
+  const filename = join(t.testdir(), 'chat.db')
+  const storage = await opened(t, createSqliteStorage({ filename, searchIndexDelayMs: 3_600_000 }))
+  const id = newId()
+  await storage.createConversation(conversation(id), [participant])
+  const total = 2 * INDEX_SLICE + 1
+  for (let i = 0; i < total; i++) await storage.appendMessage(id, draft(`lighthouse ${i}`))
+  const page = await storage.searchMessages?.(id, { q: 'lighthouse', limit: total })
+  t.equal(page?.items.length, total, 'every message stored before the search is found')
 })
 
 t.test('the search index stays true to the messages through updates and deletes, indexed or still pending', async (t) => {
