@@ -16,7 +16,8 @@ export default async function wsRoutes (fastify: FastifyInstance, { services, ow
   // client one wake-up, not two: `ws` writes the response just after its 'headers' event, then runs the handler
   // below (which writes `ready`) in the same tick; the TCP stream is corked from that event to the end of the tick.
   // Only this route's upgrades (a host's own WebSocket routes on the same server are left as they are), and only
-  // over TCP: `injectWS` reads the first chunk it gets as the response alone, and would lose `ready` after it.
+  // on a network socket (TCP, or TLS over it): `injectWS` reads the first chunk it gets as the response alone,
+  // and would lose `ready` after it.
   const upgrades = new WeakSet<IncomingMessage>()
   fastify.websocketServer.on('headers', (_headers: string[], req: IncomingMessage) => {
     const tcp = req.socket

@@ -87,8 +87,10 @@ export function setupSearch (db: Database.Database): void {
 
 /**
  * Most messages indexed in one transaction by the storage's timer: a few milliseconds of the event loop. A
- * backlog (thousands of appends a second) is indexed a slice at a time, other work running between two; in
- * one transaction, a 100 ms backlog of a `bench:store` run held the event loop 12–40 ms.
+ * backlog (thousands of appends a second) is indexed a slice at a time, one per turn of the event loop, other
+ * work running between two; in one transaction, a 100 ms backlog of a `bench:store` run held the event loop
+ * 12–40 ms. Appends that outpace a slice per turn for long (more than SQLite acks from one process in the
+ * benchmarks) leave a backlog that shrinks once they slow down; a search meanwhile indexes all of it first.
  */
 export const INDEX_SLICE = 256
 
@@ -103,7 +105,7 @@ export function prepareSearch<R extends MessageRowOf<string>> (db: Database.Data
   // delete leaves one) is cleared with the others.
   const noted = db.prepare<[number], { id: number, conversation_id: string | null, content: string | null }>(`SELECT p.id,
     m.conversation_id, m.content FROM (SELECT id FROM messages_search_pending ORDER BY id LIMIT ?) p
-    LEFT JOIN messages m ON m.rowid = p.id`)
+    LEFT JOIN messages m ON m.rowid = p.id ORDER BY p.id`)
   const index = db.prepare<[number, string]>('INSERT INTO messages_search (rowid, words) VALUES (?, ?)')
   const clearNotes = db.prepare<[number]>('DELETE FROM messages_search_pending WHERE id <= ?')
   // The occurrences of the conversation's tokens of the query, counted per message from the index (one row per

@@ -1,14 +1,18 @@
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import chat from '../../lib/index.ts'
 
 /**
- * /chat/ws as hosts use it beyond a plain browser socket: a host's tests through `injectWS` (no TCP stream), and a
- * host that registered @fastify/websocket itself, with its own errorHandler.
+ * /chat/ws as hosts use it beyond a plain browser socket: a host's tests through `injectWS` (no TCP stream), a
+ * host that registered @fastify/websocket itself, with its own errorHandler, and what the upgrade writes first
+ * (over TCP and TLS).
  */
 
 /** A bare host: `authenticate` reads the user from `x-user`; `before` registers what the host has first. */
@@ -113,4 +117,23 @@ t.test('the 101 response and `ready` leave in one write; a host\'s own WebSocket
   t.equal(String(hello), 'hello')
   const hostWrites = writes.get('/host/ws') ?? []
   t.match(hostWrites[0], /^HTTP\/1\.1 101 Switching Protocols\r\n[^]*\r\n\r\n$/, 'the host\'s 101 went alone, as `ws` writes it')
+})
+
+t.test('over TLS too, the 101 response and `ready` leave in one write', async (t) => {
+  const dir = t.testdir()
+  const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')]
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' })
+  const app = Fastify({ logger: false, https: { key: readFileSync(key), cert: readFileSync(cert) } })
+  app.decorate('authenticate', async function authenticate (request: FastifyRequest) {
+    Object.assign(request, { user: { id: 'alice', name: 'alice', roles: [] } })
+  })
+  await app.register(chat, { storage: 'memory' })
+  t.teardown(async () => { await app.close() })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const writes = writesOf(app)
+  const { port } = app.server.address() as { port: number }
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/chat/ws`, { rejectUnauthorized: false })
+  t.teardown(() => { ws.terminate() })
+  t.match(await frames(ws)('ready'), { userId: 'alice' })
+  t.match(writes.get('/chat/ws')?.[0], /^HTTP\/1\.1 101 Switching Protocols\r\n[^]*\r\n\r\n[^]*\{"type":"ready","userId":"alice"/, 'the first write holds both')
 })
