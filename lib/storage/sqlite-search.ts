@@ -87,10 +87,9 @@ export function setupSearch (db: Database.Database): void {
 
 /**
  * Most messages indexed in one transaction by the storage's timer: a few milliseconds of the event loop. A
- * backlog (thousands of appends a second) is indexed a slice at a time, one per turn of the event loop, other
- * work running between two; in one transaction, a 100 ms backlog of a `bench:store` run held the event loop
- * 12–40 ms. Appends that outpace a slice per turn for long (more than SQLite acks from one process in the
- * benchmarks) leave a backlog that shrinks once they slow down; a search meanwhile indexes all of it first.
+ * backlog (thousands of appends a second) is indexed a slice at a time, as many per turn of the event loop as
+ * fit in a couple of milliseconds (the storage's `searchIndexTurnMs`), other work running between two turns;
+ * in one transaction, a 100 ms backlog of a `bench:store` run held the event loop 12–40 ms.
  */
 export const INDEX_SLICE = 256
 

@@ -24,6 +24,11 @@ export interface SqliteStorageOptions {
    * never misses a message. Default 100 ms.
    */
   searchIndexDelayMs?: number
+  /**
+   * How long, at most, that indexing holds the event loop in one turn while it works through a backlog: whole
+   * slices of INDEX_SLICE messages (sqlite-search.ts), at least one per turn, until none is left. Default 2 ms.
+   */
+  searchIndexTurnMs?: number
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 1000
@@ -33,6 +38,8 @@ const INIT_LOCK_TIMEOUT_MS = 10_000
 const MAX_PAUSE_MS = 25
 /** How soon after a write the messages it noted are put in the search index (sqlite-search.ts), in one go. */
 const DEFAULT_INDEX_DELAY_MS = 100
+/** How long the index may hold the event loop per turn, in slices (searchIndexTurnMs). */
+const DEFAULT_INDEX_TURN_MS = 2
 
 /**
  * Keeps everything in one SQLite file (WAL mode), shared safely by several processes on one machine: seq comes
@@ -51,6 +58,7 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
   const { filename, maxSizeBytes } = opts
   const lockTimeoutMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS
   const indexDelayMs = opts.searchIndexDelayMs ?? DEFAULT_INDEX_DELAY_MS
+  const indexTurnMs = opts.searchIndexTurnMs ?? DEFAULT_INDEX_TURN_MS
   const onDisk = filename !== ':memory:' && filename !== ''
   /** The open connection; undefined before init, after close and while the file is missing. */
   let c: Connection | undefined
@@ -141,8 +149,8 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
   let indexNext: NodeJS.Immediate | undefined
   /**
    * Indexes for search, shortly, the messages the writes of the last moments noted: one FTS5 write for many
-   * appends. A backlog goes a slice at a time (INDEX_SLICE), each in a turn of the event loop of its own, until
-   * none is left. A failure (a lock held too long, the file gone) leaves the notes for the next time, or the
+   * appends. A backlog goes a slice at a time (INDEX_SLICE), as many slices in a turn of the event loop as fit in
+   * `indexTurnMs` (at least one), then the next turn, until none is left. A failure (a lock held too long, the file gone) leaves the notes for the next time, or the
    * next search, which indexes them first.
    */
   function indexSoon (): void {
@@ -154,7 +162,12 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
   function indexSlice (): void {
     indexTimer = undefined
     indexNext = undefined
-    run(false, (c) => c.search.indexPending()).then((done) => {
+    run(false, (c) => {
+      const until = performance.now() + indexTurnMs
+      let done = c.search.indexPending()
+      while (!done && performance.now() < until) done = c.search.indexPending()
+      return done
+    }).then((done) => {
       if (done || closed || indexTimer !== undefined || indexNext !== undefined) return
       indexNext = setImmediate(indexSlice)
       indexNext.unref()

@@ -234,15 +234,17 @@ t.test('VACUUM keeps the rows the search index points at', async (t) => {
   t.strictSame(await storage.searchMessages?.(ids[1], { q: 'pelican gull', limit: 100 }), before)
 })
 
-t.test('a backlog is indexed a slice at a time, the event loop running between two slices', async (t) => {
+/**
+ * A backlog of 3 slices and a bit, appended at once, then the timer's indexing watched from another connection
+ * on every turn of the event loop until no note is left: the drops between two turns, and what searches find.
+ */
+async function watchBacklog (t: Test, searchIndexTurnMs: number): Promise<{ seen: number[], steps: number[] }> {
   const filename = join(t.testdir(), 'chat.db')
-  const storage = await opened(t, createSqliteStorage({ filename, searchIndexDelayMs: 1 }))
+  const storage = await opened(t, createSqliteStorage({ filename, searchIndexDelayMs: 1, searchIndexTurnMs }))
   const id = newId()
   await storage.createConversation(conversation(id), [participant])
   const total = 3 * INDEX_SLICE + 10
   await Promise.all(Array.from({ length: total }, async (_, i) => await storage.appendMessage(id, draft(`note ${i} about harbour${i}`))))
-
-  // Read from another connection on every turn of the event loop, until the timer's slices have emptied the notes.
   const raw = new Database(filename, { readonly: true })
   t.teardown(() => raw.close())
   const notes = raw.prepare<[], number>('SELECT count(*) FROM messages_search_pending').pluck()
@@ -253,12 +255,21 @@ t.test('a backlog is indexed a slice at a time, the event loop running between t
     if (now !== seen[seen.length - 1]) seen.push(now)
   }
   t.ok(seen[0] >= total - INDEX_SLICE, `the notes were there to index (${seen.join(' → ')})`)
-  const steps = seen.slice(1).map((n, i) => seen[i] - n)
-  t.ok(steps.length >= 3, 'in several transactions')
-  t.ok(steps.every((d) => d > 0 && d <= INDEX_SLICE), `each of at most ${INDEX_SLICE} messages: ${steps.join(', ')}`)
   const found = async (q: string): Promise<string[] | undefined> => (await storage.searchMessages?.(id, { q, limit: 2 }))?.items.map((m) => m.content)
   t.strictSame(await found('harbour0'), ['note 0 about harbour0'], 'the first message is found')
   t.strictSame(await found(`harbour${total - 1}`), [`note ${total - 1} about harbour${total - 1}`], 'and the last')
+  return { seen, steps: seen.slice(1).map((n, i) => seen[i] - n) }
+}
+
+t.test('a backlog is indexed a slice at a time, the event loop running between two turns', async (t) => {
+  const { steps } = await watchBacklog(t, 0) // no time for a second slice in a turn
+  t.ok(steps.length >= 3, 'in several turns')
+  t.ok(steps.every((d) => d > 0 && d <= INDEX_SLICE), `each of at most ${INDEX_SLICE} messages: ${steps.join(', ')}`)
+})
+
+t.test('a turn takes as many slices as fit in its time', async (t) => {
+  const { seen } = await watchBacklog(t, 60_000)
+  t.equal(seen.length, 2, 'the whole backlog in one turn')
 })
 
 t.test('a search indexes the whole backlog first, however long', async (t) => {
