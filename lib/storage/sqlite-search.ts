@@ -14,10 +14,10 @@ import type { Page, SearchQuery } from './types.ts'
  * The index is contentless (the words are derived from `messages.content`, not kept twice) and deletes by
  * rowid (`contentless_delete`). An append does not index its message: FTS5 writes a segment per transaction,
  * which would halve the appends a second. Its trigger notes the row in `messages_search_pending` (one small
- * row); `indexPending` splits what is noted into words and moves it into the index, shortly after appends (the
- * storage's timer, INDEX_SLICE messages per transaction, the event loop running between two) and before every
- * search (all of it), so a search sees every message stored before it. An update or a delete takes the row out of the index (a no-op while it is pending); an update notes it
- * again. Triggers are plain SQL: any tool may write the file; the words are computed only here.
+ * row); `indexPending` splits what is noted into words and moves it into the index, INDEX_SLICE messages per
+ * transaction: shortly after appends (the storage's timer, a few milliseconds per turn of the event loop) and,
+ * all of it, before every search, so a search sees every message stored before it. An update or a delete takes
+ * the row out of the index (a no-op while it is pending); an update notes it again. Triggers are plain SQL: any tool may write the file; the words are computed only here.
  *
  * Rows are tied to the index by `messages.rowid`, which VACUUM keeps in the SQLite versions this runs on
  * (SQLite does not promise it for a table without an INTEGER PRIMARY KEY: after a VACUUM by another tool,
@@ -130,11 +130,14 @@ export function prepareSearch<R extends MessageRowOf<string>> (db: Database.Data
   }).immediate
 
   /**
-   * Indexes the messages noted since the last time, at most `limit` of them in one write transaction (only a
-   * read when there are none); true when none are left.
+   * Indexes the messages noted since the last time, a slice per write transaction (only a read when there are
+   * none), until none is left or `until` (performance.now()) has passed after a slice; true when none is left.
    */
-  function indexPending (limit = INDEX_SLICE): boolean {
-    return anyPending.get() === undefined || moveNotes(limit)
+  function indexPending (until = Infinity): boolean {
+    for (;;) {
+      if (anyPending.get() === undefined || moveNotes(INDEX_SLICE)) return true
+      if (performance.now() >= until) return false
+    }
   }
 
   function searchMessages (conversationId: string, { q, limit, cursor }: SearchQuery): Page<Message> {
@@ -142,7 +145,7 @@ export function prepareSearch<R extends MessageRowOf<string>> (db: Database.Data
     const n = Math.max(0, Math.floor(limit))
     const position = readSearchCursor(cursor) ?? { ceiling: lastSeq.get(conversationId) ?? 0 }
     if (terms.length === 0 || n === 0 || position.ceiling === 0) return { items: [], nextCursor: null }
-    while (!indexPending()); // a search sees every message stored before it
+    indexPending() // all of it: a search sees every message stored before it
     const after = position.after ?? SEARCH_START
     const rows = search.all({
       tokens: JSON.stringify(terms.map((term) => searchToken(conversationId, term))),

@@ -162,12 +162,7 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
   function indexSlice (): void {
     indexTimer = undefined
     indexNext = undefined
-    run(false, (c) => {
-      const until = performance.now() + indexTurnMs
-      let done = c.search.indexPending()
-      while (!done && performance.now() < until) done = c.search.indexPending()
-      return done
-    }).then((done) => {
+    run(false, (c) => c.search.indexPending(performance.now() + indexTurnMs)).then((done) => {
       if (done || closed || indexTimer !== undefined || indexNext !== undefined) return
       indexNext = setImmediate(indexSlice)
       indexNext.unref()
