@@ -231,7 +231,9 @@ export class NLWebParticipant implements AgentParticipant {
     const patch = { content, parts, status }
     const partsJson = `[${partJsons.join(',')}]`
     try {
-      api.flush(conversationId) // the chunks leave now; the final store does not hold them back
+      // No flush here: the chunks of this last tick leave with stream.end, in one write, once the answer is
+      // stored. A store that waits on the network (PostgreSQL, Azure) yields the tick, and they leave before
+      // it; SQLite's commit holds them for its ~0.1 ms instead of costing a second write and wake-up.
       // Unlisted in the very step stream.end goes out: a socket joining before it gets the parts and then
       // stream.end; one joining after it gets the finished message.
       await api.finish(conversationId, id, patch, { parts: partsJson }, () => { this.untrack(conversationId, run) })

@@ -4,6 +4,7 @@ import { NLWebParticipant } from '../../lib/index.ts'
 import type { Message } from '../../lib/schemas/entities.ts'
 import { createMemoryStorage, type ChatStorage } from '../../lib/index.ts'
 import { createConversation, startApp } from '../helpers/app.ts'
+import { writesOf } from '../helpers/socket-writes.ts'
 
 /** An agent of the host's own, through the same seam as the NLWeb one: it echoes every human message. */
 class EchoAgent implements AgentParticipant {
@@ -104,4 +105,59 @@ t.test('an answer that cannot be stored still ends its stream, as failed, for ev
   const bob = await ta.connect('alice')
   const joined = await bob.call({ type: 'join', conversationId: conv.id })
   t.same(joined.streaming ?? [], [], 'nothing listed as streaming')
+})
+
+t.test('the last chunks of an answer leave with its stream.end, in one write, once it is stored', async (t) => {
+  // Every frame in one tick: the placeholder's update is the only step between the chunks and stream.end.
+  const ta = await startApp(t, {}, {
+    askHandler: async (params, sink) => {
+      await sink.write({ message_type: 'result_batch', results: [{ name: 'soup', url: 'https://x.example/soup' }] })
+      await sink.write({ message_type: 'summary', message: 'about soup' })
+    }
+  })
+  const writes = writesOf(ta.app.server)
+  const conv = await createConversation(ta, 'alice', [], { ai: true })
+  const alice = await ta.connect('alice')
+  await alice.call({ type: 'join', conversationId: conv.id })
+  await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: 'q', content: 'soup' })
+  const end = await alice.next((f) => f.type === 'stream.end')
+  t.equal(end.message.status, 'complete')
+  const [socketWrites] = [...writes.values()]
+  const last = socketWrites.find((w) => w.includes('"type":"stream.end"')) ?? ''
+  t.match(last, /"type":"stream\.chunk"[^]*"index":0[^]*"type":"stream\.chunk"[^]*"index":1[^]*"type":"stream\.end"/,
+    'both chunks and the end in the same write, in order')
+  t.notOk(socketWrites.some((w) => w !== last && w.includes('"type":"stream.chunk"')), 'no chunk went out alone')
+})
+
+t.test('a store that takes its time does not hold the chunks back: they arrive before the answer is stored', async (t) => {
+  const inner = createMemoryStorage()
+  let release = (): void => {}
+  const stored = new Promise<void>((resolve) => { release = resolve })
+  let updating = (): void => {}
+  const updateStarted = new Promise<void>((resolve) => { updating = resolve })
+  const storage: ChatStorage = {
+    ...inner,
+    async updateMessage (...args) {
+      updating()
+      await stored
+      return await inner.updateMessage(...args)
+    }
+  }
+  const ta = await startApp(t, { storage }, {
+    askHandler: async (params, sink) => {
+      await sink.write({ message_type: 'result_batch', results: [{ name: 'soup', url: 'https://x.example/soup' }] })
+      await sink.write({ message_type: 'summary', message: 'about soup' })
+    }
+  })
+  const conv = await createConversation(ta, 'alice', [], { ai: true })
+  const alice = await ta.connect('alice')
+  await alice.call({ type: 'join', conversationId: conv.id })
+  await alice.call({ type: 'send', conversationId: conv.id, clientMessageId: 'q', content: 'soup' })
+  await updateStarted
+  const chunks = [await alice.next((f) => f.type === 'stream.chunk'), await alice.next((f) => f.type === 'stream.chunk')]
+  t.same(chunks.map((c) => c.part.message_type), ['result_batch', 'summary'], 'both chunks, while the update waits')
+  t.equal(alice.all('stream.end').length, 0, 'no end before the store')
+  release()
+  const end = await alice.next((f) => f.type === 'stream.end')
+  t.match(end.message, { status: 'complete', content: 'about soup' })
 })

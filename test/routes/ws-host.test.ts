@@ -3,11 +3,11 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import type { Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import chat from '../../lib/index.ts'
+import { writesOf } from '../helpers/socket-writes.ts'
 
 /**
  * /chat/ws as hosts use it beyond a plain browser socket: a host's tests through `injectWS` (no TCP stream), a
@@ -82,27 +82,13 @@ t.test('a host\'s own @fastify/websocket errorHandler still sees the errors of t
   t.same(seen, ['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'], 'the host\'s errorHandler saw it, once')
 })
 
-/** What the server writes to each upgraded TCP stream, one entry per write that reaches the socket (a writev: one). */
-function writesOf (app: FastifyInstance): Map<string, string[]> {
-  const byPath = new Map<string, string[]>()
-  app.server.prependListener('upgrade', (req: { url?: string }, socket: Socket) => {
-    const writes: string[] = []
-    byPath.set(String(req.url), writes)
-    const write = socket._write.bind(socket)
-    const writev = socket._writev?.bind(socket)
-    socket._write = (chunk, encoding, cb) => { writes.push(String(chunk)); write(chunk, encoding, cb) }
-    socket._writev = (chunks, cb) => { writes.push(chunks.map((c) => String(c.chunk)).join('')); writev?.(chunks, cb) }
-  })
-  return byPath
-}
-
 t.test('the 101 response and `ready` leave in one write; a host\'s own WebSocket route on the same server is left as it is', async (t) => {
   const app = await host(t, async (app) => {
     await app.register(websocket)
     app.get('/host/ws', { websocket: true }, (socket) => { socket.send('hello') })
   })
   await app.listen({ port: 0, host: '127.0.0.1' })
-  const writes = writesOf(app)
+  const writes = writesOf(app.server)
   const { port } = app.server.address() as { port: number }
 
   const ws = new WebSocket(`ws://127.0.0.1:${port}/chat/ws`, { headers: { 'x-user': 'alice' } })
@@ -130,7 +116,7 @@ t.test('over TLS too, the 101 response and `ready` leave in one write', async (t
   await app.register(chat, { storage: 'memory' })
   t.teardown(async () => { await app.close() })
   await app.listen({ port: 0, host: '127.0.0.1' })
-  const writes = writesOf(app)
+  const writes = writesOf(app.server)
   const { port } = app.server.address() as { port: number }
   const ws = new WebSocket(`wss://127.0.0.1:${port}/chat/ws`, { rejectUnauthorized: false })
   t.teardown(() => { ws.terminate() })
