@@ -25,14 +25,14 @@ export interface SqliteAppendsDeps {
 }
 
 /**
- * Group commit for SQLite's appends. Every transaction pays a commit (the WAL written, a lock taken and given
- * back); better-sqlite3 runs one at a time, so appends called in the same tick (a socket's pipelined sends,
- * the frames of one read) would otherwise each pay one. Here they wait for the end of the tick (no turn of
- * the event loop: process.nextTick, after the tick's promise callbacks) and go in one transaction, in the
- * order they were called, so seqs follow the calls. A caller's promise settles only after the commit. When the batch's transaction fails for a reason one row may
- * have caused (a conversation deleted, a size limit), nothing of it was stored and its appends go again one by
- * one, each with its own answer; when the database itself is down (locked too long, file gone), every one of
- * them fails with that error.
+ * Group commit for SQLite's appends. Every transaction pays a commit (the WAL written, a lock taken and given back);
+ * better-sqlite3 runs one at a time, so appends called in the same tick (a socket's pipelined sends, the frames of one
+ * read) would otherwise each pay one. Here they wait for the end of the tick (no turn of the event loop:
+ * process.nextTick, after the tick's promise callbacks) and go in one transaction, in the order they were called, so
+ * seqs follow the calls. A caller's promise settles only after the commit. When the batch's transaction fails for a
+ * reason one row may have caused (a conversation deleted, a size limit), nothing of it was stored and its appends go
+ * again one by one, each with its own answer; when the database itself is down (locked too long, file gone), every one
+ * of them fails with that error.
  */
 export function createSqliteAppends (deps: SqliteAppendsDeps) {
   const waiting: Waiting[] = []

@@ -17,7 +17,8 @@ import type { Page, SearchQuery } from './types.ts'
  * row); `indexPending` splits what is noted into words and moves it into the index, INDEX_SLICE messages per
  * transaction: shortly after appends (the storage's timer, a few milliseconds per turn of the event loop) and,
  * all of it, before every search, so a search sees every message stored before it. An update or a delete takes
- * the row out of the index (a no-op while it is pending); an update notes it again. Triggers are plain SQL: any tool may write the file; the words are computed only here.
+ * the row out of the index (a no-op while it is pending); an update notes it again. Triggers are plain SQL: any
+ * tool may write the file; the words are computed only here.
  *
  * Rows are tied to the index by `messages.rowid`, which VACUUM keeps in the SQLite versions this runs on
  * (SQLite does not promise it for a table without an INTEGER PRIMARY KEY: after a VACUUM by another tool,

@@ -148,10 +148,10 @@ export function createSqliteStorage (opts: SqliteStorageOptions): ChatStorage {
   let indexTimer: NodeJS.Timeout | undefined
   let indexNext: NodeJS.Immediate | undefined
   /**
-   * Indexes for search, shortly, the messages the writes of the last moments noted: one FTS5 write for many
-   * appends. A backlog goes a slice at a time (INDEX_SLICE), as many slices in a turn of the event loop as fit in
-   * `indexTurnMs` (at least one), then the next turn, until none is left. A failure (a lock held too long, the file gone) leaves the notes for the next time, or the
-   * next search, which indexes them first.
+   * Indexes for search, shortly, the messages the writes of the last moments noted: one FTS5 write for many appends. A
+   * backlog goes a slice at a time (INDEX_SLICE), as many slices in a turn of the event loop as fit in `indexTurnMs`
+   * (at least one), then the next turn, until none is left. A failure (a lock held too long, the file gone) leaves the
+   * notes for the next time, or the next search, which indexes them first.
    */
   function indexSoon (): void {
     if (indexTimer !== undefined || indexNext !== undefined || closed) return

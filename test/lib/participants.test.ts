@@ -5,6 +5,7 @@ import type { Message } from '../../lib/schemas/entities.ts'
 import { createMemoryStorage, type ChatStorage } from '../../lib/index.ts'
 import { createConversation, startApp } from '../helpers/app.ts'
 import { writesOf } from '../helpers/socket-writes.ts'
+import type { AskHandler } from '../../examples/nlweb/handler.ts'
 
 /** An agent of the host's own, through the same seam as the NLWeb one: it echoes every human message. */
 class EchoAgent implements AgentParticipant {
@@ -107,14 +108,15 @@ t.test('an answer that cannot be stored still ends its stream, as failed, for ev
   t.same(joined.streaming ?? [], [], 'nothing listed as streaming')
 })
 
+/** A handler that writes its two frames in one tick, as the example's does. */
+const twoFrames: AskHandler = async (params, sink) => {
+  await sink.write({ message_type: 'result_batch', results: [{ name: 'soup', url: 'https://x.example/soup' }] })
+  await sink.write({ message_type: 'summary', message: 'about soup' })
+}
+
 t.test('the last chunks of an answer leave with its stream.end, in one write, once it is stored', async (t) => {
-  // Every frame in one tick: the placeholder's update is the only step between the chunks and stream.end.
-  const ta = await startApp(t, {}, {
-    askHandler: async (params, sink) => {
-      await sink.write({ message_type: 'result_batch', results: [{ name: 'soup', url: 'https://x.example/soup' }] })
-      await sink.write({ message_type: 'summary', message: 'about soup' })
-    }
-  })
+  // The placeholder's update is the only step between the chunks and stream.end.
+  const ta = await startApp(t, {}, { askHandler: twoFrames })
   const writes = writesOf(ta.app.server)
   const conv = await createConversation(ta, 'alice', [], { ai: true })
   const alice = await ta.connect('alice')
@@ -143,12 +145,7 @@ t.test('a store that takes its time does not hold the chunks back: they arrive b
       return await inner.updateMessage(...args)
     }
   }
-  const ta = await startApp(t, { storage }, {
-    askHandler: async (params, sink) => {
-      await sink.write({ message_type: 'result_batch', results: [{ name: 'soup', url: 'https://x.example/soup' }] })
-      await sink.write({ message_type: 'summary', message: 'about soup' })
-    }
-  })
+  const ta = await startApp(t, { storage }, { askHandler: twoFrames })
   const conv = await createConversation(ta, 'alice', [], { ai: true })
   const alice = await ta.connect('alice')
   await alice.call({ type: 'join', conversationId: conv.id })
